@@ -1,0 +1,1 @@
+// stub: not compiled on the agent's platforms (audit/vendor.sh)

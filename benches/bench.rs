@@ -1,1 +1,20 @@
-fn main() {}
+//! `cargo bench`: the performance budget of DESIGN §9. No benchmark crate:
+//! each section measures a figure and a reference in the same run and prints
+//! their ratio next to the budget. Sections live in their own files.
+//!
+//!     cargo bench --offline                # every section
+//!     cargo bench --offline -- journal     # sections whose name contains "journal"
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let sections: &[(&str, fn())] = &[];
+    for (name, run) in sections {
+        if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
+            println!("== {name}");
+            run();
+        }
+    }
+}

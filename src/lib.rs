@@ -1,2 +1,27 @@
+//! felhom-agent: a hardened Proxmox VE host agent.
+//!
+//! The agent converges one host's guests toward a desired state and refuses,
+//! by construction, to destroy or overwrite customer data unless an operator
+//! signed for exactly that action with an SSH key. See `README.md` for the
+//! operator's view and `SECURITY.md` for the threat model.
+//!
+//! Module map (dependencies point down):
+//!
+//! ```text
+//! main ─→ cli, reconcile ─→ authz, journal, proxmox, hub ─→ config
+//!                      └──→ systemd, logging, time
+//! ```
 #![forbid(unsafe_code)]
-pub fn x() {}
+
+pub mod authz;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod hub;
+pub mod journal;
+pub mod logging;
+pub mod modes;
+pub mod proxmox;
+pub mod reconcile;
+pub mod systemd;
+pub mod time;

@@ -1,0 +1,570 @@
+//! `config`: the agent's configuration file (`agent.json`), the environment
+//! overlay, the secret files, validation and redaction.
+//!
+//! Owns: turning untrusted-shape JSON into a fully validated [`Config`].
+//! Trusts: root-owned files (the config, the secret files it names).
+//!
+//! Invariants:
+//! - Every problem is reported with the JSON path of the offending key
+//!   (`proxmox.tls.ca_file`); unknown keys, wrong types and missing required
+//!   keys are errors, never ignored. The caller maps every [`ConfigError`] to
+//!   exit 78.
+//! - Secrets (the PVE API token, the hub key) are read from files that no
+//!   group or other user can read, and live only inside [`Secret`], whose
+//!   `Debug` and `Display` print `[redacted]`. No error message carries a
+//!   secret's content.
+//! - There is no setting that disables TLS verification.
+//!
+//! The schema is CONTRACT §2; the walker in `json.rs` enforces it.
+
+mod json;
+mod secret;
+mod url;
+
+pub use secret::{Secret, SecretError, read_secret_file};
+pub use url::{Endpoint, UrlError};
+
+use json::{Obj, PathError};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default location of the configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/felhom-agent/agent.json";
+/// Default state directory when neither `$STATE_DIRECTORY` nor `state_dir` is set.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/felhom-agent";
+/// Default CA bundle for the hub.
+pub const DEFAULT_HUB_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A config file larger than this is not a config file.
+const MAX_CONFIG_BYTES: u64 = 256 * 1024;
+/// Upper bound on every `*_seconds` setting: one week. Larger values are
+/// almost certainly typos (milliseconds) and would stall the agent.
+const MAX_SECONDS: u64 = 7 * 24 * 3600;
+/// `host_id`, `node`: PVE node names are DNS labels; we allow a little more
+/// but keep them printable and short because they land in URLs and blobs.
+const MAX_NAME_LEN: usize = 64;
+
+/// The validated configuration. Built only by [`Config::load`] / [`Config::parse`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host_id: String,
+    pub log_level: String,
+    pub state_dir: PathBuf,
+    pub reconcile_interval: Duration,
+    pub proxmox: ProxmoxConfig,
+    pub authz: AuthzConfig,
+    pub desired_state: DesiredSource,
+    pub hub: Option<HubConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxmoxConfig {
+    pub endpoint: Endpoint,
+    pub node: String,
+    /// `USER@REALM!TOKENID=SECRET`, validated in shape.
+    pub token: Secret,
+    pub tls: TlsTrust,
+    pub timeout: Duration,
+    pub task_timeout: Duration,
+}
+
+/// How the PVE server's certificate is trusted. Exactly one; no "insecure".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsTrust {
+    /// A PEM file of CA certificates (e.g. `/etc/pve/pve-root-ca.pem`).
+    CaFile(PathBuf),
+    /// SHA-256 of the server's leaf certificate (DER).
+    Fingerprint([u8; 32]),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzConfig {
+    pub operational_signers: Option<PathBuf>,
+    pub recovery_signers: Option<PathBuf>,
+    pub clock_skew_seconds: u64,
+    pub max_validity_seconds: u64,
+    pub require_user_presence: bool,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        AuthzConfig {
+            operational_signers: None,
+            recovery_signers: None,
+            clock_skew_seconds: 120,
+            max_validity_seconds: 86_400,
+            require_user_presence: true,
+        }
+    }
+}
+
+/// Where desired state comes from: at most one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredSource {
+    /// No desired state: zero mutations.
+    None,
+    File(PathBuf),
+    Hub,
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub url: Endpoint,
+    pub api_key: Secret,
+    pub ca_file: PathBuf,
+    pub poll_seconds: u64,
+    pub timeout: Duration,
+}
+
+/// Why the configuration was rejected. `Display` names the JSON path.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The config file is larger than [`MAX_CONFIG_BYTES`].
+    TooLarge { path: PathBuf },
+    /// Not JSON at all.
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A schema problem at a JSON path.
+    Invalid(PathError),
+    /// A secret file named at a JSON path could not be used.
+    Secret {
+        key: &'static str,
+        error: SecretError,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => {
+                write!(f, "cannot read config {}: {error}", path.display())
+            }
+            ConfigError::TooLarge { path } => write!(
+                f,
+                "config {} is larger than {MAX_CONFIG_BYTES} bytes",
+                path.display()
+            ),
+            ConfigError::Syntax {
+                line,
+                column,
+                message,
+            } => {
+                write!(
+                    f,
+                    "config is not valid JSON (line {line}, column {column}): {message}"
+                )
+            }
+            ConfigError::Invalid(e) => write!(f, "{e}"),
+            ConfigError::Secret { key, error } => write!(f, "{key}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<PathError> for ConfigError {
+    fn from(e: PathError) -> Self {
+        ConfigError::Invalid(e)
+    }
+}
+
+/// Process environment that the config depends on, passed explicitly so
+/// parsing is a pure function of its inputs (and testable).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub state_directory: Option<PathBuf>,
+    pub credentials_directory: Option<PathBuf>,
+    pub log_override: Option<String>,
+}
+
+impl Env {
+    /// Reads `STATE_DIRECTORY`, `CREDENTIALS_DIRECTORY` and `FELHOM_AGENT_LOG`.
+    pub fn from_process() -> Env {
+        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        // systemd may pass several colon-separated state directories; the
+        // first is ours.
+        let state_directory = non_empty("STATE_DIRECTORY").map(|v| {
+            let s = v.to_string_lossy().into_owned();
+            PathBuf::from(s.split(':').next().unwrap_or_default())
+        });
+        Env {
+            state_directory,
+            credentials_directory: non_empty("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            log_override: std::env::var("FELHOM_AGENT_LOG")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`, including its secrets.
+    pub fn load(path: &Path, env: &Env) -> Result<Config, ConfigError> {
+        let read_err = |error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let len = file.metadata().map_err(read_err)?.len();
+        if len > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = std::fs::read(path).map_err(read_err)?;
+        Config::parse(&text, env)
+    }
+
+    /// Validates config text. Secret files are read here too.
+    pub fn parse(text: &[u8], env: &Env) -> Result<Config, ConfigError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| ConfigError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message: strip_position(&e.to_string()),
+            })?;
+        let mut root = Obj::root(&value)?;
+        let host_id = name(&mut root, "host_id")?;
+        let log_level = match env.log_override.clone() {
+            Some(l) => l,
+            None => root.opt_str("log_level")?.unwrap_or("info").to_string(),
+        };
+        validate_log_level(&root, &log_level)?;
+        let state_dir = match (&env.state_directory, root.opt_str("state_dir")?) {
+            (_, Some(dir)) => absolute_path(&root, "state_dir", dir)?,
+            (Some(dir), None) => dir.clone(),
+            (None, None) => PathBuf::from(DEFAULT_STATE_DIR),
+        };
+        let reconcile_interval =
+            Duration::from_secs(seconds(&mut root, "reconcile_interval_seconds", 60, 1)?);
+        let proxmox = parse_proxmox(&mut root.obj("proxmox")?, env)?;
+        let authz = match root.opt_obj("authz")? {
+            Some(mut a) => parse_authz(&mut a)?,
+            None => AuthzConfig::default(),
+        };
+        let desired_file = root
+            .opt_str("desired_state_file")?
+            .map(|p| absolute_path(&root, "desired_state_file", p))
+            .transpose()?;
+        let hub = root
+            .opt_obj("hub")?
+            .map(|mut h| parse_hub(&mut h, env))
+            .transpose()?;
+        let desired_state = match (desired_file, &hub) {
+            (Some(_), Some(_)) => {
+                return Err(root
+                    .error(
+                        "hub",
+                        "at most one desired-state source: desired_state_file or hub",
+                    )
+                    .into());
+            }
+            (Some(file), None) => DesiredSource::File(file),
+            (None, Some(_)) => DesiredSource::Hub,
+            (None, None) => DesiredSource::None,
+        };
+        root.finish()?;
+        Ok(Config {
+            host_id,
+            log_level,
+            state_dir,
+            reconcile_interval,
+            proxmox,
+            authz,
+            desired_state,
+            hub,
+        })
+    }
+
+    /// The journal lives in the state directory.
+    pub fn journal_path(&self) -> PathBuf {
+        self.state_dir.join("journal")
+    }
+
+    /// The effective settings, secrets redacted, as `--check-config` prints them.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let tls = match &self.proxmox.tls {
+            TlsTrust::CaFile(p) => serde_json::json!({"ca_file": p.display().to_string()}),
+            TlsTrust::Fingerprint(fp) => serde_json::json!({"fingerprint": fingerprint_hex(fp)}),
+        };
+        let desired_file = match &self.desired_state {
+            DesiredSource::File(p) => Some(p.display().to_string()),
+            _ => None,
+        };
+        serde_json::json!({
+            "host_id": self.host_id,
+            "log_level": self.log_level,
+            "state_dir": self.state_dir.display().to_string(),
+            "journal": self.journal_path().display().to_string(),
+            "reconcile_interval_seconds": self.reconcile_interval.as_secs(),
+            "proxmox": {
+                "endpoint": self.proxmox.endpoint.as_str(),
+                "node": self.proxmox.node,
+                "token": self.proxmox.token.to_string(),
+                "token_id": token_id(&self.proxmox.token),
+                "tls": tls,
+                "timeout_seconds": self.proxmox.timeout.as_secs(),
+                "task_timeout_seconds": self.proxmox.task_timeout.as_secs(),
+            },
+            "authz": {
+                "operational_signers": path(&self.authz.operational_signers),
+                "recovery_signers": path(&self.authz.recovery_signers),
+                "clock_skew_seconds": self.authz.clock_skew_seconds,
+                "max_validity_seconds": self.authz.max_validity_seconds,
+                "require_user_presence": self.authz.require_user_presence,
+            },
+            "desired_state_file": desired_file,
+            "hub": self.hub.as_ref().map(|h| serde_json::json!({
+                "url": h.url.as_str(),
+                "api_key": h.api_key.to_string(),
+                "ca_file": h.ca_file.display().to_string(),
+                "poll_seconds": h.poll_seconds,
+                "timeout_seconds": h.timeout.as_secs(),
+            })),
+        })
+    }
+}
+
+/// The public half of the PVE token (`USER@REALM!TOKENID`): not a secret,
+/// and what an operator needs to find the token in `pveum`.
+pub fn token_id(token: &Secret) -> String {
+    token
+        .expose()
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Colon-separated uppercase hex, as `openssl x509 -fingerprint -sha256` prints.
+pub fn fingerprint_hex(fp: &[u8; 32]) -> String {
+    fp.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn parse_proxmox(p: &mut Obj<'_>, env: &Env) -> Result<ProxmoxConfig, ConfigError> {
+    let endpoint_text = p.str("endpoint")?;
+    let endpoint =
+        Endpoint::parse(endpoint_text).map_err(|e| p.error("endpoint", &e.to_string()))?;
+    if !endpoint.is_https() {
+        return Err(p.error("endpoint", "must be an https:// URL").into());
+    }
+    let node = name(p, "node")?;
+    let token_name = p.str("token_file")?;
+    let token =
+        read_secret_file(token_name, env.credentials_directory.as_deref()).map_err(|error| {
+            ConfigError::Secret {
+                key: "proxmox.token_file",
+                error,
+            }
+        })?;
+    if !valid_token_shape(token.expose()) {
+        return Err(ConfigError::Secret {
+            key: "proxmox.token_file",
+            error: SecretError::Shape("expected USER@REALM!TOKENID=SECRET"),
+        });
+    }
+    let tls = parse_tls(&mut p.obj("tls")?)?;
+    let timeout = Duration::from_secs(seconds(p, "timeout_seconds", 30, 1)?);
+    let task_timeout = Duration::from_secs(seconds(p, "task_timeout_seconds", 600, 1)?);
+    p.finish()?;
+    Ok(ProxmoxConfig {
+        endpoint,
+        node,
+        token,
+        tls,
+        timeout,
+        task_timeout,
+    })
+}
+
+fn parse_tls(t: &mut Obj<'_>) -> Result<TlsTrust, ConfigError> {
+    let ca = t.opt_str("ca_file")?;
+    let fp = t.opt_str("fingerprint")?;
+    let trust = match (ca, fp) {
+        (Some(ca), None) => TlsTrust::CaFile(absolute_path(t, "ca_file", ca)?),
+        (None, Some(fp)) => TlsTrust::Fingerprint(parse_fingerprint(fp).ok_or_else(|| {
+            t.error(
+                "fingerprint",
+                "expected 32 colon-separated hex bytes (openssl x509 -fingerprint -sha256)",
+            )
+        })?),
+        (Some(_), Some(_)) => {
+            return Err(t
+                .error("", "exactly one of ca_file or fingerprint, not both")
+                .into());
+        }
+        (None, None) => {
+            return Err(t
+                .error("", "exactly one of ca_file or fingerprint is required")
+                .into());
+        }
+    };
+    t.finish()?;
+    Ok(trust)
+}
+
+fn parse_authz(a: &mut Obj<'_>) -> Result<AuthzConfig, ConfigError> {
+    let d = AuthzConfig::default();
+    let signer_path = |a: &mut Obj<'_>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        match a.opt_str(key)? {
+            Some(p) => Ok(Some(absolute_path(a, key, p)?)),
+            None => Ok(None),
+        }
+    };
+    let operational_signers = signer_path(a, "operational_signers")?;
+    let recovery_signers = signer_path(a, "recovery_signers")?;
+    let clock_skew_seconds = seconds(a, "clock_skew_seconds", d.clock_skew_seconds, 0)?;
+    let max_validity_seconds = seconds(a, "max_validity_seconds", d.max_validity_seconds, 1)?;
+    let require_user_presence = a
+        .opt_bool("require_user_presence")?
+        .unwrap_or(d.require_user_presence);
+    a.finish()?;
+    Ok(AuthzConfig {
+        operational_signers,
+        recovery_signers,
+        clock_skew_seconds,
+        max_validity_seconds,
+        require_user_presence,
+    })
+}
+
+fn parse_hub(h: &mut Obj<'_>, env: &Env) -> Result<HubConfig, ConfigError> {
+    let url_text = h.str("url")?;
+    let url = Endpoint::parse(url_text).map_err(|e| h.error("url", &e.to_string()))?;
+    if !url.is_https() && !url.is_loopback() {
+        return Err(h
+            .error("url", "must be https:// unless the host is loopback")
+            .into());
+    }
+    let key_name = h.str("api_key_file")?;
+    let api_key =
+        read_secret_file(key_name, env.credentials_directory.as_deref()).map_err(|error| {
+            ConfigError::Secret {
+                key: "hub.api_key_file",
+                error,
+            }
+        })?;
+    if api_key.expose().is_empty() || !api_key.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::Secret {
+            key: "hub.api_key_file",
+            error: SecretError::Shape("expected one line of printable ASCII"),
+        });
+    }
+    let ca_file = match h.opt_str("ca_file")? {
+        Some(p) => absolute_path(h, "ca_file", p)?,
+        None => PathBuf::from(DEFAULT_HUB_CA),
+    };
+    let poll_seconds = seconds(h, "poll_seconds", 900, 1)?;
+    let timeout = Duration::from_secs(seconds(h, "timeout_seconds", 30, 1)?);
+    h.finish()?;
+    Ok(HubConfig {
+        url,
+        api_key,
+        ca_file,
+        poll_seconds,
+        timeout,
+    })
+}
+
+fn name(o: &mut Obj<'_>, key: &str) -> Result<String, ConfigError> {
+    let v = o.str(key)?;
+    let ok = !v.is_empty()
+        && v.len() <= MAX_NAME_LEN
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !ok {
+        return Err(o
+            .error(
+                key,
+                "must be 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'",
+            )
+            .into());
+    }
+    Ok(v.to_string())
+}
+
+fn seconds(o: &mut Obj<'_>, key: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
+    let v = o.opt_u64(key)?.unwrap_or(default);
+    if v < min || v > MAX_SECONDS {
+        return Err(o
+            .error(key, &format!("must be between {min} and {MAX_SECONDS}"))
+            .into());
+    }
+    Ok(v)
+}
+
+fn absolute_path(o: &Obj<'_>, key: &str, p: &str) -> Result<PathBuf, ConfigError> {
+    if !p.starts_with('/') || p.contains('\0') {
+        return Err(o.error(key, "must be an absolute path").into());
+    }
+    Ok(PathBuf::from(p))
+}
+
+fn validate_log_level(o: &Obj<'_>, level: &str) -> Result<(), ConfigError> {
+    let ok = !level.is_empty()
+        && level.len() <= 256
+        && level
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_=:,-".contains(&b));
+    if !ok {
+        return Err(o
+            .error(
+                "log_level",
+                "not an env_logger filter (e.g. info, debug, audit=info)",
+            )
+            .into());
+    }
+    Ok(())
+}
+
+/// `USER@REALM!TOKENID=SECRET`; the token id and secret are non-empty.
+fn valid_token_shape(t: &str) -> bool {
+    let Some((id, secret)) = t.split_once('=') else {
+        return false;
+    };
+    let Some((user_realm, token_name)) = id.split_once('!') else {
+        return false;
+    };
+    let Some((user, realm)) = user_realm.split_once('@') else {
+        return false;
+    };
+    let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    printable(user) && printable(realm) && printable(token_name) && printable(secret)
+}
+
+fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let mut parts = s.split(':');
+    for slot in out.iter_mut() {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *slot = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// serde_json appends " at line L column C"; we report those separately.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(msg).to_string(),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

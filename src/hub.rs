@@ -1,0 +1,1 @@
+//! `hub`: placeholder until its issue lands.

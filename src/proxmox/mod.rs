@@ -1,0 +1,1 @@
+//! `proxmox`: placeholder until its issue lands.

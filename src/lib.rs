@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod base64;
 pub mod cli;
 pub mod config;
 pub mod exit;

@@ -1,1 +1,0 @@
-// stub: not compiled on the agent's platforms (audit/vendor.sh)

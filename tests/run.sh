@@ -14,6 +14,13 @@ need() {
 need cargo "install Rust (rustup)"
 need python3 "install Python 3 (apt-get install python3 python3-venv)"
 need ssh-keygen "install OpenSSH (apt-get install openssh-client)"
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing systemd-analyze (apt-get install systemd)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+  fi
+  need systemd-analyze "install systemd (apt-get install systemd) for the unit's security score"
+fi
 
 venv=target/test-venv
 if ! "$venv/bin/python3" -c 'import fakepve' >/dev/null 2>&1; then

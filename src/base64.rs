@@ -47,7 +47,7 @@ fn value(c: u8) -> Option<u32> {
 
 /// Decodes padded standard base64.
 pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return Err(Base64Error::Length);
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);

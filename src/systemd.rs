@@ -92,10 +92,10 @@ impl Notifier {
 /// The watchdog timeout requested by systemd, if it is meant for this process.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec = std::env::var("WATCHDOG_USEC").ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.trim().parse::<u32>().ok()? != std::process::id() {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.trim().parse::<u32>().ok()? != std::process::id()
+    {
+        return None;
     }
     parse_watchdog_usec(&usec)
 }

@@ -42,8 +42,8 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Both are in range by construction (1..=31, 1..=12).
     (
         year,
-        u32::try_from(day).unwrap_or(1),
         u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
     )
 }
 

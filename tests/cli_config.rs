@@ -1,6 +1,11 @@
 //! The command-line surface and `--check-config`, run as a user would: the
 //! real binary, real files, exit codes of CONTRACT §6.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +16,14 @@ const HUB_KEY: &str = "hubkey-SECRETHUB-0001";
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_felhom-agent"));
-    for var in ["FELHOM_AGENT_CONFIG", "FELHOM_AGENT_LOG", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "JOURNAL_STREAM"] {
+    for var in [
+        "FELHOM_AGENT_CONFIG",
+        "FELHOM_AGENT_LOG",
+        "STATE_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "NOTIFY_SOCKET",
+        "JOURNAL_STREAM",
+    ] {
         c.env_remove(var);
     }
     c
@@ -58,8 +70,11 @@ impl Fixture {
         let p = |n: &str| self.dir.join(n).display().to_string();
         v["state_dir"] = p("state").into();
         v["proxmox"]["token_file"] = p("pve-token").into();
-        v["proxmox"]["tls"]["ca_file"] =
-            manifest_dir().join("tests/fixtures/test-ca.pem").display().to_string().into();
+        v["proxmox"]["tls"]["ca_file"] = manifest_dir()
+            .join("tests/fixtures/test-ca.pem")
+            .display()
+            .to_string()
+            .into();
         v["authz"]["operational_signers"] = p("operational.allowed_signers").into();
         v["authz"]["recovery_signers"] = p("recovery.allowed_signers").into();
         v["desired_state_file"] = p("desired-state.json").into();
@@ -69,19 +84,36 @@ impl Fixture {
     fn run(&self, config: &serde_json::Value, args: &[&str]) -> Output {
         let path = self.dir.join("agent.json");
         std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-        bin().arg("--config").arg(&path).args(args).output().unwrap()
+        bin()
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn help_and_version_exit_zero() {
     let o = bin().arg("--help").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
-    for mode in ["--reconcile-now", "--plan", "--check-config", "--pending", "--check-op", "--submit", "--journal-verify"] {
+    for mode in [
+        "--reconcile-now",
+        "--plan",
+        "--check-config",
+        "--pending",
+        "--check-op",
+        "--submit",
+        "--journal-verify",
+    ] {
         assert!(text(&o).contains(mode), "help lacks {mode}");
     }
     let o = bin().arg("--version").output().unwrap();
@@ -91,7 +123,12 @@ fn help_and_version_exit_zero() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["--bogus"][..], &["--plan", "--pending"], &["--check-op", "only-one"], &["--json"]] {
+    for args in [
+        &["--bogus"][..],
+        &["--plan", "--pending"],
+        &["--check-op", "only-one"],
+        &["--json"],
+    ] {
         let o = bin().args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
     }
@@ -113,21 +150,51 @@ fn config_from_env_variable_is_used() {
     let f = Fixture::new("envcfg");
     let path = f.dir.join("agent.json");
     std::fs::write(&path, f.example().to_string()).unwrap();
-    let o = bin().env("FELHOM_AGENT_CONFIG", &path).arg("--check-config").output().unwrap();
+    let o = bin()
+        .env("FELHOM_AGENT_CONFIG", &path)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]
 fn each_kind_of_bad_config_exits_78_naming_the_path() {
     let f = Fixture::new("bad");
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
-        ("proxmox.tls.verify", Box::new(|v| v["proxmox"]["tls"]["verify"] = false.into())),
-        ("proxmox.timeout_seconds", Box::new(|v| v["proxmox"]["timeout_seconds"] = "30".into())),
-        ("proxmox.endpoint", Box::new(|v| v["proxmox"]["endpoint"] = "http://127.0.0.1:8006".into())),
-        ("host_id", Box::new(|v| { v.as_object_mut().unwrap().remove("host_id"); })),
-        ("proxmox.tls", Box::new(|v| v["proxmox"]["tls"] = serde_json::json!({}))),
-        ("authz.max_validity_seconds", Box::new(|v| v["authz"]["max_validity_seconds"] = 0.into())),
-        ("hub", Box::new(|v| v["hub"] = serde_json::json!({"url": "https://hub.example", "api_key_file": "/nonexistent"}))),
+    type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "proxmox.tls.verify",
+            Box::new(|v| v["proxmox"]["tls"]["verify"] = false.into()),
+        ),
+        (
+            "proxmox.timeout_seconds",
+            Box::new(|v| v["proxmox"]["timeout_seconds"] = "30".into()),
+        ),
+        (
+            "proxmox.endpoint",
+            Box::new(|v| v["proxmox"]["endpoint"] = "http://127.0.0.1:8006".into()),
+        ),
+        (
+            "host_id",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("host_id");
+            }),
+        ),
+        (
+            "proxmox.tls",
+            Box::new(|v| v["proxmox"]["tls"] = serde_json::json!({})),
+        ),
+        (
+            "authz.max_validity_seconds",
+            Box::new(|v| v["authz"]["max_validity_seconds"] = 0.into()),
+        ),
+        (
+            "hub",
+            Box::new(|v| {
+                v["hub"] = serde_json::json!({"url": "https://hub.example", "api_key_file": "/nonexistent"})
+            }),
+        ),
         ("extra", Box::new(|v| v["extra"] = 1.into())),
     ];
     for (path, mutate) in cases {
@@ -144,7 +211,13 @@ fn every_mode_refuses_an_invalid_config_with_78() {
     let f = Fixture::new("allmodes");
     let mut v = f.example();
     v["surprise"] = true.into();
-    for mode in [&["--plan"][..], &["--reconcile-now"], &["--pending"], &["--journal-verify"], &["--check-op", "a", "b"]] {
+    for mode in [
+        &["--plan"][..],
+        &["--reconcile-now"],
+        &["--pending"],
+        &["--journal-verify"],
+        &["--check-op", "a", "b"],
+    ] {
         let o = f.run(&v, mode);
         assert_eq!(o.status.code(), Some(78), "{mode:?}: {}", text(&o));
     }
@@ -194,7 +267,13 @@ fn journald_lines_carry_syslog_priority() {
     v["bad_key"] = 1.into();
     let path = f.dir.join("agent.json");
     std::fs::write(&path, v.to_string()).unwrap();
-    let o = bin().env("JOURNAL_STREAM", "8:1234").arg("--config").arg(&path).arg("--check-config").output().unwrap();
+    let o = bin()
+        .env("JOURNAL_STREAM", "8:1234")
+        .arg("--config")
+        .arg(&path)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.lines().any(|l| l.starts_with("<3>")), "{stderr}");
 }

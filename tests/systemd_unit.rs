@@ -1,12 +1,21 @@
 //! The shipped unit, checked with the real `systemd-analyze`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::process::Command;
 
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/felhom-agent.service");
 
 fn unit_lines() -> Vec<String> {
-    std::fs::read_to_string(UNIT).unwrap().lines().map(|l| l.trim().to_string()).collect()
+    std::fs::read_to_string(UNIT)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
 }
 
 #[test]
@@ -47,8 +56,19 @@ fn unit_has_the_contract_settings() {
     ] {
         assert!(lines.iter().any(|l| l == needed), "unit lacks {needed}");
     }
-    for prefix in ["WatchdogSec=", "User=", "LoadCredential=pve-token:", "LoadCredential=hub-key:"] {
-        assert!(lines.iter().any(|l| l.starts_with(prefix)), "unit lacks {prefix}");
+    for prefix in [
+        "WatchdogSec=",
+        "User=",
+        "LoadCredential=pve-token:",
+        "LoadCredential=hub-key:",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(prefix)),
+            "unit lacks {prefix}"
+        );
     }
-    assert!(!lines.iter().any(|l| l.starts_with("User=root")), "must not run as root");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("User=root")),
+        "must not run as root"
+    );
 }

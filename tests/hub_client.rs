@@ -556,3 +556,6 @@ mod tls;
 
 #[path = "hub_client/fuzz.rs"]
 mod fuzz;
+
+#[path = "hub_client/proxy.rs"]
+mod proxy;

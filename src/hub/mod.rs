@@ -30,8 +30,8 @@ pub use client::{
     MAX_RESPONSE_BYTES,
 };
 pub use model::{
-    ControlEnvelope, GuestKind, GuestReport, GuestSpec, GuestStatus, HostReport, Job,
-    MAX_JOB_BLOB_BYTES, MAX_JOB_ID_LEN, MAX_JOB_SIG_BYTES, MAX_JOBS, MAX_POLL_SECONDS,
+    AGENT_VERSION, ControlEnvelope, GuestKind, GuestReport, GuestSpec, GuestStatus, HostReport,
+    Job, MAX_JOB_BLOB_BYTES, MAX_JOB_ID_LEN, MAX_JOB_SIG_BYTES, MAX_JOBS, MAX_POLL_SECONDS,
     MIN_POLL_SECONDS, PassSummary, PendingApproval, decode_envelope, decode_jobs,
     is_safe_path_segment,
 };

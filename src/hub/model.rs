@@ -41,6 +41,8 @@ pub const MAX_JOB_BLOB_BYTES: usize = 64 * 1024;
 pub const MAX_JOB_SIG_BYTES: usize = 16 * 1024;
 /// A job id goes into a URL path segment.
 pub const MAX_JOB_ID_LEN: usize = 128;
+/// What `HostReport::agent_version` carries.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Decoder messages quote at most this much of the offending input.
 const MAX_DETAIL_CHARS: usize = 200;
 
@@ -104,7 +106,7 @@ struct JobWire {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostReport {
     pub host_id: String,
-    /// `env!("CARGO_PKG_VERSION")`.
+    /// [`AGENT_VERSION`].
     pub agent_version: String,
     /// RFC 3339 UTC (`crate::time::format_rfc3339`).
     pub reported_at: String,

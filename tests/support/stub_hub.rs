@@ -304,7 +304,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let Ok(stream) = stream else { continue };
         let shared_for_worker = Arc::clone(shared);
         let worker = std::thread::spawn(move || serve(stream, &shared_for_worker));
-        shared.workers.lock().expect("lock").push(worker);
+        let mut workers = shared.workers.lock().expect("lock");
+        // Finished connections need no join; keep the list short in long runs.
+        workers.retain(|w| !w.is_finished());
+        workers.push(worker);
     }
 }
 

@@ -1,1 +1,0 @@
-//! `hub`: placeholder until its issue lands.

@@ -22,6 +22,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   need systemd-analyze "install systemd (apt-get install systemd) for the unit's security score"
 fi
 
+if ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing openssl (TLS test certificates for the hub client tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
+  need openssl "install OpenSSL (apt-get install openssl) for the hub TLS tests"
+fi
+
 venv=target/test-venv
 if ! "$venv/bin/python3" -c 'import fakepve' >/dev/null 2>&1; then
   echo "== installing fakepve[crypto]==0.5.0 into $venv"

@@ -90,6 +90,35 @@ impl PveError {
         }
     }
 
+    /// A digest mismatch, answered directly (sync write) or as the task
+    /// failure of qemu's asynchronous config write.
+    pub fn is_digest_mismatch(&self) -> bool {
+        match self {
+            PveError::DigestMismatch => true,
+            PveError::TaskFailed { exitstatus, .. } => {
+                matches!(
+                    classify(500, exitstatus, BTreeMap::new()),
+                    PveError::DigestMismatch
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// A config lock timeout, answered directly or as a task failure.
+    pub fn is_lock_timeout(&self) -> bool {
+        match self {
+            PveError::LockTimeout { .. } => true,
+            PveError::TaskFailed { exitstatus, .. } => {
+                matches!(
+                    classify(500, exitstatus, BTreeMap::new()),
+                    PveError::LockTimeout { .. }
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// The lock named by a `Locked` error or a task that failed on a lock.
     pub fn lock(&self) -> Option<&str> {
         match self {

@@ -22,7 +22,6 @@
 //! `{"data": null, "message": "...\n", "errors": {"field": "why"}}` (both
 //! optional; a proxy may answer HTML, which is ignored).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

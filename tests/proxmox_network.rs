@@ -83,3 +83,17 @@ fn flaky_and_hanging_network_give_typed_errors_and_never_repeat_a_mutation() {
     c.wait_task(&upid, Duration::from_secs(30)).unwrap();
     assert!(c.status(&g).unwrap().is_running());
 }
+
+#[test]
+fn five_hundred_guests_fit_in_one_resources_read() {
+    let pve = fakepve::FakePve::start_with(fakepve::Options {
+        qemu: 300,
+        lxc: 200,
+        ..fakepve::Options::default()
+    });
+    let c = Client::new(&pve.proxmox_config()).unwrap();
+    let list = c.resources().unwrap();
+    assert_eq!(list.len(), 500);
+    assert_eq!(list.iter().filter(|r| r.kind == Kind::Lxc).count(), 200);
+    assert_eq!(c.request_count(), 1);
+}

@@ -9,7 +9,7 @@ Startup:
   * FakePve on 127.0.0.1, a port the system picks;
   * API tokens: `felhom@pve!agent` holding exactly the README's minimal
     privilege set (ACL on both the user and the token, as PVE requires for a
-    privilege-separated token), and `limited@pve!audit` holding VM.Audit only;
+    privilege-separated token) on /vms, and `limited@pve!audit` holding VM.Audit only;
   * the sample guests: qemu vmids 100.., lxc vmids after them.
 
 Then one JSON line on stdout: {"ready": true, "port", "ca", "other_ca",
@@ -183,8 +183,8 @@ def main():
         secret = secrets.token_hex(16)
         pve.apitokens[tokenid] = secret
         tokens[tokenid] = '{0}={1}'.format(tokenid, secret)
-        pve.grant(tokenid.split('!')[0], '/', *privs)
-        pve.grant(tokenid, '/', *privs)
+        pve.grant(tokenid.split('!')[0], '/vms', *privs)
+        pve.grant(tokenid, '/vms', *privs)
     seed(pve, args.node, args.qemu, args.lxc)
 
     loop = asyncio.new_event_loop()

@@ -1,0 +1,318 @@
+//! Guest reads: the resource list, power status, config and snapshots, as
+//! typed values decoded from PVE's JSON.
+//!
+//! Trusts: nothing in the answers. Every decoder is a pure function from a
+//! `serde_json::Value` to a typed result, fails with `PveError::Decode` on a
+//! wrong shape, and bounds every string it keeps. Node names are checked
+//! as DNS labels because they go back into URL paths.
+//!
+//! Config fields managed by the agent, as PVE stores them:
+//! - `cores`: the `cores` key itself (qemu: cores per socket; `sockets` is
+//!   reported beside it but never written);
+//! - `memory_mib`: qemu `memory` in any of its forms, lxc `memory`;
+//! - `description`: qemu as is, lxc without its trailing newline.
+
+use serde_json::{Map, Value};
+
+use super::error::PveError;
+use super::normalize::{lxc_description, memory_mib, pve_bool, u64_value};
+use super::upid::valid_node;
+
+/// Guest names are DNS names (≤ 253); this leaves a margin.
+const MAX_NAME_CHARS: usize = 256;
+/// Lock, status and HA state words are short identifiers.
+const MAX_WORD_CHARS: usize = 64;
+/// PVE caps descriptions at 8 KiB; accept a margin, refuse more.
+pub const MAX_DESCRIPTION_CHARS: usize = 64 * 1024;
+/// PVE vmids are 100..=999_999_999; 1.. is accepted when reading.
+const MAX_VMID: u64 = 999_999_999;
+/// `digest` is a hex SHA-1 (40) or SHA-256 (64).
+const MAX_DIGEST_CHARS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Qemu,
+    Lxc,
+}
+
+impl Kind {
+    /// The path segment and `type` value PVE uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Qemu => "qemu",
+            Kind::Lxc => "lxc",
+        }
+    }
+}
+
+/// Where a guest lives: the address of every per-guest call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GuestRef {
+    pub vmid: u32,
+    pub node: String,
+    pub kind: Kind,
+}
+
+impl GuestRef {
+    /// `/nodes/{node}/{qemu|lxc}/{vmid}`; refuses a node name that is not a
+    /// DNS label (it would change the path).
+    pub(crate) fn path(&self) -> Result<String, PveError> {
+        if !valid_node(&self.node) {
+            return Err(PveError::InvalidRequest("node name is not a DNS label"));
+        }
+        Ok(format!(
+            "/nodes/{}/{}/{}",
+            self.node,
+            self.kind.as_str(),
+            self.vmid
+        ))
+    }
+}
+
+/// One guest of `GET /cluster/resources?type=vm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub vmid: u32,
+    pub node: String,
+    pub kind: Kind,
+    pub name: Option<String>,
+    /// `running`, `stopped`, or `unknown` when the node is offline.
+    pub status: String,
+    pub lock: Option<String>,
+    pub template: bool,
+    /// HA state when the guest is HA-managed.
+    pub hastate: Option<String>,
+    pub maxmem_bytes: Option<u64>,
+}
+
+impl Resource {
+    pub fn guest_ref(&self) -> GuestRef {
+        GuestRef {
+            vmid: self.vmid,
+            node: self.node.clone(),
+            kind: self.kind,
+        }
+    }
+}
+
+/// `status/current`, reduced to what decisions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestStatus {
+    /// `running` or `stopped` (PVE's `status`).
+    pub status: String,
+    /// qemu's finer state (`running`, `paused`, `prelaunch`, ...).
+    pub qmpstatus: Option<String>,
+    pub lock: Option<String>,
+    pub ha_managed: bool,
+    pub ha_state: Option<String>,
+    pub name: Option<String>,
+    pub template: bool,
+    pub uptime: Option<u64>,
+}
+
+impl GuestStatus {
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+/// The normalized config (see the module header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestConfig {
+    pub cores: Option<u32>,
+    pub sockets: Option<u32>,
+    pub memory_mib: Option<u64>,
+    pub description: Option<String>,
+    pub name: Option<String>,
+    pub lock: Option<String>,
+    pub protection: bool,
+    /// Sent back with every write so a concurrent change is detected.
+    pub digest: String,
+}
+
+/// A snapshot (PVE's pseudo-entry `current` is left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub name: String,
+    pub parent: Option<String>,
+    pub snaptime: Option<u64>,
+    pub description: String,
+}
+
+fn decode_err(what: &str) -> PveError {
+    PveError::Decode(what.to_string())
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, PveError> {
+    v.as_object()
+        .ok_or_else(|| decode_err(&format!("{what} is not an object")))
+}
+
+/// An optional string field, at most `max` characters.
+pub(crate) fn opt_str(
+    o: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, PveError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(decode_err(&format!("{key} is too long"))),
+        Some(_) => Err(decode_err(&format!("{key} is not a string"))),
+    }
+}
+
+fn req_str(o: &Map<String, Value>, key: &str, max: usize) -> Result<String, PveError> {
+    opt_str(o, key, max)?.ok_or_else(|| decode_err(&format!("{key} is missing")))
+}
+
+fn opt_u32(o: &Map<String, Value>, key: &str) -> Result<Option<u32>, PveError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => u64_value(v)
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| decode_err(&format!("{key} is not a small integer"))),
+    }
+}
+
+fn opt_u64(o: &Map<String, Value>, key: &str) -> Result<Option<u64>, PveError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => u64_value(v)
+            .map(Some)
+            .ok_or_else(|| decode_err(&format!("{key} is not an integer"))),
+    }
+}
+
+fn flag(o: &Map<String, Value>, key: &str) -> Result<bool, PveError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => pve_bool(v).ok_or_else(|| decode_err(&format!("{key} is not a boolean"))),
+    }
+}
+
+fn vmid(o: &Map<String, Value>) -> Result<u32, PveError> {
+    o.get("vmid")
+        .and_then(u64_value)
+        .filter(|n| (1..=MAX_VMID).contains(n))
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| decode_err("vmid is missing or out of range"))
+}
+
+/// `GET /cluster/resources?type=vm`: qemu and lxc entries, others skipped.
+pub fn decode_resources(data: &Value) -> Result<Vec<Resource>, PveError> {
+    let list = data
+        .as_array()
+        .ok_or_else(|| decode_err("resources is not a list"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let o = object(item, "resource")?;
+        let kind = match o.get("type").and_then(Value::as_str) {
+            Some("qemu") => Kind::Qemu,
+            Some("lxc") => Kind::Lxc,
+            _ => continue,
+        };
+        let node = req_str(o, "node", MAX_WORD_CHARS)?;
+        if !valid_node(&node) {
+            return Err(decode_err("resource node is not a valid node name"));
+        }
+        out.push(Resource {
+            vmid: vmid(o)?,
+            node,
+            kind,
+            name: opt_str(o, "name", MAX_NAME_CHARS)?,
+            status: opt_str(o, "status", MAX_WORD_CHARS)?.unwrap_or_else(|| "unknown".into()),
+            lock: opt_str(o, "lock", MAX_WORD_CHARS)?,
+            template: flag(o, "template")?,
+            hastate: opt_str(o, "hastate", MAX_WORD_CHARS)?,
+            maxmem_bytes: opt_u64(o, "maxmem")?,
+        });
+    }
+    Ok(out)
+}
+
+/// `GET .../status/current`.
+pub fn decode_status(data: &Value) -> Result<GuestStatus, PveError> {
+    let o = object(data, "status")?;
+    let (ha_managed, ha_state) = match o.get("ha") {
+        None | Some(Value::Null) => (false, None),
+        Some(ha) => {
+            let h = object(ha, "ha")?;
+            (flag(h, "managed")?, opt_str(h, "state", MAX_WORD_CHARS)?)
+        }
+    };
+    Ok(GuestStatus {
+        status: req_str(o, "status", MAX_WORD_CHARS)?,
+        qmpstatus: opt_str(o, "qmpstatus", MAX_WORD_CHARS)?,
+        lock: opt_str(o, "lock", MAX_WORD_CHARS)?,
+        ha_managed,
+        ha_state,
+        name: opt_str(o, "name", MAX_NAME_CHARS)?,
+        template: flag(o, "template")?,
+        uptime: opt_u64(o, "uptime")?,
+    })
+}
+
+/// `GET .../config` of a guest of `kind`.
+pub fn decode_config(kind: Kind, data: &Value) -> Result<GuestConfig, PveError> {
+    let o = object(data, "config")?;
+    let memory = match o.get("memory") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(memory_mib(v).ok_or_else(|| decode_err("memory is not a size in MiB"))?),
+    };
+    let description = opt_str(o, "description", MAX_DESCRIPTION_CHARS)?.map(|d| match kind {
+        Kind::Lxc => lxc_description(&d),
+        Kind::Qemu => d,
+    });
+    let name_key = match kind {
+        Kind::Qemu => "name",
+        Kind::Lxc => "hostname",
+    };
+    let digest = req_str(o, "digest", MAX_DIGEST_CHARS)?;
+    if digest.is_empty() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(decode_err("digest is not hexadecimal"));
+    }
+    Ok(GuestConfig {
+        cores: opt_u32(o, "cores")?,
+        sockets: opt_u32(o, "sockets")?,
+        memory_mib: memory,
+        description,
+        name: opt_str(o, name_key, MAX_NAME_CHARS)?,
+        lock: opt_str(o, "lock", MAX_WORD_CHARS)?,
+        protection: flag(o, "protection")?,
+        digest,
+    })
+}
+
+/// `GET .../snapshot`.
+pub fn decode_snapshots(data: &Value) -> Result<Vec<Snapshot>, PveError> {
+    let list = data
+        .as_array()
+        .ok_or_else(|| decode_err("snapshots is not a list"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let o = object(item, "snapshot")?;
+        let name = req_str(o, "name", MAX_WORD_CHARS)?;
+        if name == "current" {
+            continue;
+        }
+        out.push(Snapshot {
+            name,
+            parent: opt_str(o, "parent", MAX_WORD_CHARS)?,
+            snaptime: opt_u64(o, "snaptime")?,
+            description: opt_str(o, "description", MAX_DESCRIPTION_CHARS)?.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+/// PVE's `pve-configid` for snapshot names: a letter, then letters, digits,
+/// `_` and `-`, at most 40 characters. Checked before the name enters a path.
+pub fn valid_snapshot_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (2..=40).contains(&b.len())
+        && b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}

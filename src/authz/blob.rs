@@ -340,8 +340,8 @@ pub fn canonical_blob(
     key_id: &str,
 ) -> String {
     let doc = serde_json::json!({
-        "expires_at": crate::time::format_rfc3339(expires_at),
-        "issued_at": crate::time::format_rfc3339(issued_at),
+        "expires_at": rfc3339::format_utc(expires_at),
+        "issued_at": rfc3339::format_utc(issued_at),
         "key_id": key_id,
         "nonce": nonce,
         "op": op,

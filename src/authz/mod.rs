@@ -32,8 +32,7 @@
 //!   whole file (OpenSSH skips lines whose principal does not match -I);
 //!   the same key in both files is an error.
 //! - SSHSIG: version must be 1 (OpenSSH also takes 0); the reserved field
-//!   must be empty and no byte may follow the signature (OpenSSH ignores
-//!   both); Ed25519 is checked with `verify_strict` (no small-order points,
+//!   must be empty (OpenSSH ignores it); Ed25519 is checked with `verify_strict` (no small-order points,
 //!   canonical S), which real signers always satisfy.
 //! - principals: the agent has no `-I PRINCIPAL`; a key is admitted by any
 //!   line carrying it whose namespaces and validity allow the signature.

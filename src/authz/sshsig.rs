@@ -14,8 +14,8 @@
 //!                           nothing may follow
 //! ```
 //!
-//! Stricter than OpenSSH (which accepts these): version 0, a non-empty
-//! reserved field, bytes after the signature.
+//! Stricter than OpenSSH (which accepts these): version 0 and a non-empty
+//! reserved field. Bytes after the signature are refused by both.
 
 use super::wire::{Reader, WireError};
 use ssh_key::HashAlg;

@@ -58,7 +58,7 @@ fn every_unsupported_line_rejects_the_file_with_file_and_line() {
         (format!("a namespaces=\"\" {ED}"), "pattern list"),
         ("a ssh-ed25519 AAAA*AAA".to_string(), "key"),
         ("a ssh-ed25519".to_string(), "missing base64"),
-        (format!("{ED}"), "not supported"),
+        (ED.to_string(), "not supported"),
         ("a".to_string(), "missing key"),
         (format!("\"a {ED}"), "closing quote"),
         (format!("a\"b {ED}"), "quote"),

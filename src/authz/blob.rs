@@ -353,3 +353,7 @@ pub fn canonical_blob(
     });
     doc.to_string()
 }
+
+#[cfg(test)]
+#[path = "blob_tests.rs"]
+mod tests;

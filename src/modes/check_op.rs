@@ -1,6 +1,138 @@
+//! `--check-op BLOB SIG`: run verification stages 1-9 on a blob and its
+//! armored signature without consuming the nonce; print the verdict.
+//!
+//! Output (`--json`, CONTRACT §6): `{"valid", "error", "op", "host_id",
+//! "guest_id", "signer", "role", "key_fingerprint"}`, each field `null` when
+//! the pipeline stopped before learning it; `guest_id` is the blob's string.
+//! Exit 0 valid, 65 rejected (an unreadable or oversized BLOB/SIG file is
+//! `malformed`), 78 when the signer files are invalid.
+
 use super::Context;
+use crate::authz::{self, Rejected, Signers, VerifiedOp, VerifyPolicy};
+use serde_json::{Value, json};
+use std::io::Read;
 use std::path::Path;
 
-pub fn run(_ctx: &Context, _blob: &Path, _sig: &Path) -> u8 {
-    super::not_yet("--check-op")
+/// The set of consumed nonces this mode checks against (stage 9).
+/// The journal is the durable store; until it provides the set, none is
+/// known consumed.
+fn consumed_nonces(_ctx: &Context) -> impl Fn(&str) -> bool {
+    |_nonce: &str| false
+}
+
+pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
+    let signers = match Signers::load(&ctx.config.authz) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("signer file invalid: {e}");
+            return crate::exit::CONFIG;
+        }
+    };
+    let inputs = read_bounded(blob, authz::MAX_BLOB_LEN)
+        .and_then(|b| read_bounded(sig, authz::MAX_ARMORED_LEN).map(|s| (b, s)));
+    let (blob_bytes, sig_bytes) = match inputs {
+        Ok(pair) => pair,
+        Err(why) => {
+            log::error!("{why}");
+            print_verdict(ctx, &unreadable());
+            return crate::exit::DATA_ERR;
+        }
+    };
+    let policy = VerifyPolicy {
+        host_id: ctx.config.host_id.clone(),
+        now: crate::time::now_unix(),
+        clock_skew_seconds: ctx.config.authz.clock_skew_seconds,
+        max_validity_seconds: ctx.config.authz.max_validity_seconds,
+        require_user_presence: ctx.config.authz.require_user_presence,
+    };
+    let consumed = consumed_nonces(ctx);
+    let verdict = authz::verify_detailed(&signers, &policy, &blob_bytes, &sig_bytes, &consumed);
+    match &verdict {
+        Ok(op) => print_verdict(ctx, &valid_doc(op)),
+        Err(rejected) => {
+            log::info!("op rejected: {}", rejected.rejection);
+            print_verdict(ctx, &rejected_doc(rejected));
+        }
+    }
+    if verdict.is_ok() {
+        crate::exit::OK
+    } else {
+        crate::exit::DATA_ERR
+    }
+}
+
+/// Reads at most `max` bytes; a larger or unreadable file is an error text.
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX) + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() > max {
+        return Err(format!("{}: larger than {max} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+fn valid_doc(op: &VerifiedOp) -> Value {
+    json!({
+        "valid": true,
+        "error": null,
+        "op": op.op_name(),
+        "host_id": op.host_id(),
+        "guest_id": op.guest_id().map(|g| g.to_string()).unwrap_or_default(),
+        "signer": op.signer(),
+        "role": op.role().to_string(),
+        "key_fingerprint": op.key_fingerprint(),
+    })
+}
+
+fn rejected_doc(r: &Rejected) -> Value {
+    let (op, host, guest) = match &r.op {
+        Some(f) => (json!(f.op), json!(f.host_id), json!(f.guest_id)),
+        None => (Value::Null, Value::Null, Value::Null),
+    };
+    let signer = r.signer.as_ref();
+    json!({
+        "valid": false,
+        "error": r.code(),
+        "op": op,
+        "host_id": host,
+        "guest_id": guest,
+        "signer": signer.map(|s| s.signer.clone()),
+        "role": signer.map(|s| s.role.to_string()),
+        "key_fingerprint": signer.map(|s| s.key_fingerprint.clone()),
+    })
+}
+
+fn unreadable() -> Value {
+    json!({
+        "valid": false, "error": "malformed", "op": null, "host_id": null,
+        "guest_id": null, "signer": null, "role": null, "key_fingerprint": null,
+    })
+}
+
+fn print_verdict(ctx: &Context, doc: &Value) {
+    if ctx.json {
+        super::print_json(doc);
+        return;
+    }
+    let field = |k: &str| match doc.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        _ => "-".to_string(),
+    };
+    let head = if doc.get("valid") == Some(&Value::Bool(true)) {
+        "valid".to_string()
+    } else {
+        format!("rejected: {}", field("error"))
+    };
+    println!(
+        "{head} op={} host={} guest={} signer={} role={} key={}",
+        field("op"),
+        field("host_id"),
+        field("guest_id"),
+        field("signer"),
+        field("role"),
+        field("key_fingerprint")
+    );
 }

@@ -1,0 +1,372 @@
+//! The two signer files: OpenSSH `allowed_signers` (ssh-keygen(1), ALLOWED
+//! SIGNERS) in the subset of CONTRACT §3. The file a key is in is its role.
+//!
+//! Owns: parsing both files and finding the line that admits a key (stage 3).
+//! Trusts: the signer files themselves (root- or agent-owned config).
+//!
+//! Line format (one signer per line; `#` comments and blank lines skipped;
+//! leading blanks ignored; a trailing CR is dropped):
+//!
+//! ```text
+//! PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]
+//! alice@example.com,ops-* namespaces="felhom-op-v1",valid-before="20270101Z" ssh-ed25519 AAAA... alice
+//! "name with spaces" sk-ssh-ed25519@openssh.com AAAA...
+//! ```
+//!
+//! - PRINCIPALS: a pattern list (see `pattern`), optionally double-quoted.
+//!   The agent never matches it (there is no `-I`): a line admits its key
+//!   for any principal. Its first element is the signer's id in audit.
+//! - OPTIONS: see `options`. KEYTYPE: `ssh-ed25519` or
+//!   `sk-ssh-ed25519@openssh.com`, equal to the type inside the blob.
+//!
+//! Invariants: any line outside the subset rejects the whole file with
+//! `file:line: reason`; a key in both files is an error; a key may appear on
+//! several lines of one file, and the first line that admits it wins.
+//!
+//! Stricter than OpenSSH, beyond `options`: other key types; a quote inside
+//! an unquoted principal list or text glued to a closing quote; empty
+//! sub-patterns; a public key that is not a valid Ed25519 point; a file that
+//! is not UTF-8. OpenSSH skips a bad line while looking for a principal;
+//! here it is fatal at load.
+
+use super::key::{ED25519, PublicKey, SK_ED25519};
+use super::options::{self, SignerOptions};
+use super::pattern::{self, ListMatch};
+use std::fmt;
+
+/// Largest signer file read: thousands of lines, far beyond any real team.
+pub const MAX_FILE_LEN: usize = 256 * 1024;
+/// Longest line: an sk key with options is well under 1 KiB.
+pub const MAX_LINE_LEN: usize = 8 * 1024;
+/// Most signer lines over both files (bounds the stage-3 scan).
+pub const MAX_SIGNERS: usize = 1024;
+
+/// Which file a key came from, and so what it may sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Operational,
+    Recovery,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Operational => "operational",
+            Role::Recovery => "recovery",
+        })
+    }
+}
+
+/// A rejected signer file: `file:line: reason` (line 0: the whole file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerFileError {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for SignerFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+impl std::error::Error for SignerFileError {}
+
+/// One accepted signer line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerLine {
+    pub principals: String,
+    pub key: PublicKey,
+    pub options: SignerOptions,
+    pub role: Role,
+    pub file: String,
+    pub line: usize,
+}
+
+impl SignerLine {
+    /// The signer's id: the first element of the principal list.
+    pub fn first_principal(&self) -> &str {
+        self.principals.split(',').next().unwrap_or_default()
+    }
+
+    /// Whether this line admits a signature in `namespace` at `now`
+    /// (OpenSSH: `valid-after <= now <= valid-before`, inclusive).
+    pub fn admits(&self, namespace: &str, now: i64) -> bool {
+        let ns_ok = self.options.namespaces.as_ref().is_none_or(|list| {
+            pattern::match_list(namespace.as_bytes(), list.as_bytes()) == ListMatch::Positive
+        });
+        ns_ok
+            && self.options.valid_after.is_none_or(|t| now >= t)
+            && self.options.valid_before.is_none_or(|t| now <= t)
+    }
+}
+
+/// Both signer files, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Signers {
+    lines: Vec<SignerLine>,
+}
+
+impl Signers {
+    /// Reads and parses the files named in the config; a `None` path
+    /// contributes no signer.
+    pub fn load(cfg: &crate::config::AuthzConfig) -> Result<Signers, SignerFileError> {
+        let op = cfg
+            .operational_signers
+            .as_deref()
+            .map(read_file)
+            .transpose()?;
+        let rec = cfg.recovery_signers.as_deref().map(read_file).transpose()?;
+        Signers::from_texts(
+            op.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            rec.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+        )
+    }
+
+    /// Parses file contents; each is `(name for errors, text)`.
+    pub fn from_texts(
+        operational: Option<(&str, &str)>,
+        recovery: Option<(&str, &str)>,
+    ) -> Result<Signers, SignerFileError> {
+        let mut lines = Vec::new();
+        if let Some((name, text)) = operational {
+            lines.extend(parse_file(name, text, Role::Operational)?);
+        }
+        if let Some((name, text)) = recovery {
+            let recovery_lines = parse_file(name, text, Role::Recovery)?;
+            reject_shared_keys(&lines, &recovery_lines)?;
+            lines.extend(recovery_lines);
+        }
+        if lines.len() > MAX_SIGNERS {
+            return Err(err(
+                "signer files",
+                0,
+                format!("more than {MAX_SIGNERS} signer lines"),
+            ));
+        }
+        Ok(Signers { lines })
+    }
+
+    /// Validates a `key_rotation` payload: every element one signer line.
+    pub fn parse_operational_lines(lines: &[String]) -> Result<Vec<SignerLine>, SignerFileError> {
+        if lines.len() > MAX_SIGNERS {
+            return Err(err(
+                "key_rotation",
+                0,
+                format!("more than {MAX_SIGNERS} lines"),
+            ));
+        }
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, text) in lines.iter().enumerate() {
+            let n = i + 1;
+            if text.contains('\n') || text.contains('\r') {
+                return Err(err("key_rotation", n, "line contains a line break".into()));
+            }
+            match parse_line("key_rotation", n, text, Role::Operational)? {
+                Some(line) => out.push(line),
+                None => return Err(err("key_rotation", n, "not a signer line".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Errors if any of `candidate` uses a key from the recovery file.
+    pub fn check_no_recovery_keys(&self, candidate: &[SignerLine]) -> Result<(), SignerFileError> {
+        let recovery: Vec<SignerLine> = self
+            .lines
+            .iter()
+            .filter(|l| l.role == Role::Recovery)
+            .cloned()
+            .collect();
+        reject_shared_keys(candidate, &recovery)
+    }
+
+    /// Stage 3: the first line with this exact key blob that admits it.
+    pub fn find(&self, key_blob: &[u8], namespace: &str, now: i64) -> Option<&SignerLine> {
+        self.lines
+            .iter()
+            .find(|l| l.key.blob() == key_blob && l.admits(namespace, now))
+    }
+
+    pub fn lines(&self) -> &[SignerLine] {
+        &self.lines
+    }
+}
+
+fn err(file: &str, line: usize, reason: String) -> SignerFileError {
+    SignerFileError {
+        file: file.to_string(),
+        line,
+        reason,
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<(String, String), SignerFileError> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| err(&name, 0, format!("cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(MAX_FILE_LEN).unwrap_or(u64::MAX) + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(&name, 0, format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_FILE_LEN {
+        return Err(err(&name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => {
+            let upto = e
+                .as_bytes()
+                .get(..e.utf8_error().valid_up_to())
+                .unwrap_or_default();
+            let line = upto.iter().filter(|&&c| c == b'\n').count() + 1;
+            Err(err(&name, line, "not valid UTF-8".into()))
+        }
+    }
+}
+
+fn reject_shared_keys(a: &[SignerLine], b: &[SignerLine]) -> Result<(), SignerFileError> {
+    for line in b {
+        if let Some(other) = a.iter().find(|o| o.key == line.key) {
+            return Err(err(
+                &line.file,
+                line.line,
+                format!(
+                    "key {} is also in {}:{} ({}); a key has exactly one role",
+                    line.key.fingerprint(),
+                    other.file,
+                    other.line,
+                    other.role
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_file(name: &str, text: &str, role: Role) -> Result<Vec<SignerLine>, SignerFileError> {
+    if text.len() > MAX_FILE_LEN {
+        return Err(err(name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
+    }
+    let mut out = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if let Some(signer) = parse_line(name, i + 1, line, role)? {
+            out.push(signer);
+        }
+    }
+    Ok(out)
+}
+
+/// One line: `Ok(None)` for a blank or comment line.
+fn parse_line(
+    file: &str,
+    n: usize,
+    line: &str,
+    role: Role,
+) -> Result<Option<SignerLine>, SignerFileError> {
+    let fail = |reason: String| err(file, n, reason);
+    if line.len() > MAX_LINE_LEN {
+        return Err(fail(format!("line longer than {MAX_LINE_LEN} bytes")));
+    }
+    let rest = line.trim_start_matches([' ', '\t']);
+    if rest.is_empty() || rest.starts_with('#') {
+        return Ok(None);
+    }
+    if rest.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(fail("control character in line".into()));
+    }
+    let (principals, rest) = principals(rest).map_err(fail)?;
+    let (first, rest) = token(rest);
+    let (opts, key_type, rest) = if first == ED25519 || first == SK_ED25519 {
+        (SignerOptions::default(), first, rest)
+    } else if first.contains('=') || first.eq_ignore_ascii_case("cert-authority") {
+        let opts = options::parse(first).map_err(fail)?;
+        let (key_type, rest) = token(rest);
+        (opts, key_type, rest)
+    } else {
+        (SignerOptions::default(), first, rest)
+    };
+    let key = key(key_type, rest).map_err(fail)?;
+    Ok(Some(SignerLine {
+        principals: principals.to_string(),
+        key,
+        options: opts,
+        role,
+        file: file.to_string(),
+        line: n,
+    }))
+}
+
+/// The principal list (bare or double-quoted) and the text after it.
+fn principals(s: &str) -> Result<(&str, &str), String> {
+    let (list, rest) = if let Some(quoted) = s.strip_prefix('"') {
+        let close = quoted.find('"').ok_or("principals: no closing quote")?;
+        let rest = quoted.get(close + 1..).unwrap_or_default();
+        if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+            return Err("principals: text directly after the closing quote".into());
+        }
+        (quoted.get(..close).unwrap_or_default(), rest)
+    } else {
+        let end = s.find([' ', '\t']).unwrap_or(s.len());
+        let list = s.get(..end).unwrap_or_default();
+        if list.contains('"') {
+            return Err("principals: a quote inside an unquoted list".into());
+        }
+        (list, s.get(end..).unwrap_or_default())
+    };
+    if !pattern::list_is_well_formed(list.as_bytes()) {
+        return Err(format!("principals {list:?} is not a pattern list"));
+    }
+    let rest = rest.trim_start_matches([' ', '\t']);
+    if rest.is_empty() {
+        return Err("missing key after the principals".into());
+    }
+    Ok((list, rest))
+}
+
+/// The next blank-delimited token (quotes keep blanks inside), and the rest
+/// with leading blanks removed.
+fn token(s: &str) -> (&str, &str) {
+    let mut quoted = false;
+    let end = s
+        .char_indices()
+        .find(|&(_, c)| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            !quoted && (c == ' ' || c == '\t')
+        })
+        .map_or(s.len(), |(i, _)| i);
+    let (tok, rest) = s.split_at(end);
+    (tok, rest.trim_start_matches([' ', '\t']))
+}
+
+/// `KEYTYPE BASE64 [COMMENT]`.
+fn key(key_type: &str, rest: &str) -> Result<PublicKey, String> {
+    if key_type.is_empty() {
+        return Err("missing key".into());
+    }
+    if key_type != ED25519 && key_type != SK_ED25519 {
+        return Err(format!(
+            "key type {key_type:?} is not supported (only {ED25519} and {SK_ED25519})"
+        ));
+    }
+    let (b64, _comment) = token(rest);
+    if b64.is_empty() {
+        return Err(format!("missing base64 key after {key_type}"));
+    }
+    let blob = crate::base64::decode(b64.as_bytes()).map_err(|e| format!("key: {e}"))?;
+    let key = PublicKey::from_blob(&blob).map_err(|e| e.to_string())?;
+    if key.type_name() != key_type {
+        return Err(format!(
+            "key blob is {} but the line says {key_type}",
+            key.type_name()
+        ));
+    }
+    if !key.point_is_valid() {
+        return Err("public key is not a valid Ed25519 point".into());
+    }
+    Ok(key)
+}

@@ -3,7 +3,7 @@
 //! key, allowed_signers file, blob and signature, measured in the same run.
 //! Budget: in-process >= 100x the reference rate.
 
-use felhom_agent::authz::{self, canonical_blob, Signers, VerifyPolicy, NAMESPACE};
+use felhom_agent::authz::{self, NAMESPACE, Signers, VerifyPolicy, canonical_blob};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,8 +22,12 @@ fn run_ok(cmd: &mut Command) -> bool {
 
 fn setup(dir: &Path) -> Option<(String, Vec<u8>, PathBuf, PathBuf, PathBuf)> {
     let key = dir.join("key");
-    run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key))
-        .then_some(())?;
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    )
+    .then_some(())?;
     let public = std::fs::read_to_string(key.with_extension("pub")).ok()?;
     let signers_path = dir.join("allowed_signers");
     std::fs::write(&signers_path, format!("bench@example.com {public}")).ok()?;
@@ -40,8 +44,13 @@ fn setup(dir: &Path) -> Option<(String, Vec<u8>, PathBuf, PathBuf, PathBuf)> {
     );
     let blob_path = dir.join("op.json");
     std::fs::write(&blob_path, &blob).ok()?;
-    run_ok(Command::new("ssh-keygen").args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"]).arg(&key).arg(&blob_path))
-        .then_some(())?;
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"])
+            .arg(&key)
+            .arg(&blob_path),
+    )
+    .then_some(())?;
     let sig_path = dir.join("op.json.sig");
     let sig = std::fs::read(&sig_path).ok()?;
     Some((public, sig, signers_path, blob_path, sig_path))
@@ -85,7 +94,11 @@ pub fn run() {
             .arg(&signers_path)
             .args(["-I", "bench@example.com", "-n", NAMESPACE, "-s"])
             .arg(&sig_path)
-            .stdin(std::fs::File::open(&blob_path).map(Stdio::from).unwrap_or(Stdio::null()))
+            .stdin(
+                std::fs::File::open(&blob_path)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

@@ -277,3 +277,16 @@ fn journald_lines_carry_syslog_priority() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.lines().any(|l| l.starts_with("<3>")), "{stderr}");
 }
+
+#[test]
+fn missing_or_garbage_pve_ca_file_exits_78() {
+    let f = Fixture::new("badca");
+    std::fs::write(f.dir.join("garbage.pem"), "not a certificate\n").unwrap();
+    for ca in [f.dir.join("absent.pem"), f.dir.join("garbage.pem")] {
+        let mut v = f.example();
+        v["proxmox"]["tls"]["ca_file"] = ca.display().to_string().into();
+        let o = f.run(&v, &["--check-config"]);
+        assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+        assert!(text(&o).contains("proxmox.tls"), "{}", text(&o));
+    }
+}

@@ -1,24 +1,19 @@
 //! `--check-config`: the config, its secrets and the signer files are valid;
 //! print the effective settings with secrets redacted.
 //!
-//! Signer files are parsed here exactly as the daemon parses them; the first
+//! The PVE trust anchor (CA file) must load. Signer files are parsed here exactly as the daemon parses them; the first
 //! bad line is reported as `file:line: reason` and the exit is 78.
 
 use super::Context;
 use crate::authz::Signers;
 
 pub fn run(ctx: &Context) -> u8 {
+    if let Err(e) = crate::proxmox::tls::check(&ctx.config.proxmox.tls) {
+        return refuse(ctx, &format!("proxmox.tls: {e}"));
+    }
     let signers = match Signers::load(&ctx.config.authz) {
         Ok(s) => s,
-        Err(e) => {
-            log::error!("{e}");
-            if ctx.json {
-                super::print_json(&serde_json::json!({"valid": false, "error": e.to_string()}));
-            } else {
-                eprintln!("{e}");
-            }
-            return crate::exit::CONFIG;
-        }
+        Err(e) => return refuse(ctx, &e.to_string()),
     };
     let settings = ctx.config.redacted_json();
     if ctx.json {
@@ -36,4 +31,12 @@ pub fn run(ctx: &Context) -> u8 {
         );
     }
     crate::exit::OK
+}
+
+fn refuse(ctx: &Context, error: &str) -> u8 {
+    log::error!("{error}");
+    if ctx.json {
+        super::print_json(&serde_json::json!({"valid": false, "error": error}));
+    }
+    crate::exit::CONFIG
 }

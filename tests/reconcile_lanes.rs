@@ -122,7 +122,10 @@ fn one_guest_in_order_different_guests_overlap_bounded_by_max_parallel() {
         .any(|a| all.iter().any(|b| a.vmid != b.vmid && overlaps(a, b)));
     assert!(cross, "no two guests ever ran at the same time");
     let peak = rec.peak.load(Ordering::SeqCst);
-    assert_eq!(peak, max_parallel, "the bound is reached and never exceeded");
+    assert_eq!(
+        peak, max_parallel,
+        "the bound is reached and never exceeded"
+    );
     // The same bound, from the event order alone.
     let mut ticks: Vec<(u64, i32)> = all
         .iter()

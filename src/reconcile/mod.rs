@@ -1,1 +1,34 @@
-//! `reconcile`: placeholder until its issue lands.
+//! `reconcile`: make the host's guests match the desired state, one pass at
+//! a time, and touch nothing that is not listed.
+//!
+//! A pass, as data (DESIGN §2a):
+//!
+//! ```text
+//! desired (provider) ──┐
+//! actual (proxmox) ────┴→ normalize → plan (pure) → actions
+//!                                                    │ gate: classify → bind → decision
+//!                                                    ▼
+//!                            lanes: one worker thread per vmid, bounded parallelism
+//!                                                    ▼
+//!                                    report (`--plan` / `--reconcile-now`)
+//! ```
+//!
+//! Submodules, one responsibility each:
+//! - [`desired`]: the CONTRACT §5 document, strict parser, generation rule,
+//!   providers and the last good copy in the state directory;
+//! - [`normalize`]: canonical forms, so a value the agent wrote and read
+//!   back never reads as drift;
+//! - [`action`]: the op vocabulary (CONTRACT §4) and its exact params;
+//! - [`plan`]: the pure diff desired × actual → actions;
+//! - [`lanes`]: thread-per-guest workers, the per-guest serializer;
+//! - [`report`]: the pass document and its exit code (CONTRACT §6).
+//!
+//! The pass itself (engine), classification, the gate, recovery and the
+//! executors are separate modules beside these.
+
+pub mod action;
+pub mod desired;
+pub mod lanes;
+pub mod normalize;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,169 @@
+//! The plan: a pure diff of desired × actual → actions.
+//!
+//! Owns the decision of WHAT to change; not whether it is allowed (the
+//! gate) nor how (the executors). No I/O, no clock: same inputs, same plan.
+//!
+//! Rules (CONTRACT §5):
+//! - Only listed guests are managed. An unlisted guest is `unmanaged`: no
+//!   action ever names it.
+//! - A listed guest PVE does not have is `missing`, except `state: absent`:
+//!   a guest that should not exist and does not is converged.
+//! - A guest with a PVE lock is skipped whole and reported with its lock.
+//! - `state: absent` → one `guest_destroy {purge}` and nothing else.
+//! - Otherwise at most one `set_config` carrying only the drifted keys
+//!   (compared through [`crate::reconcile::normalize`]), then at most one
+//!   `start` or `stop`.
+//! - Unknown power state with a desired `running`/`stopped` → no power
+//!   action; the vmid is reported in `unknown_power`.
+//! - Actions are sorted by vmid; within a guest, config before power.
+//! - If `actual` lists a vmid twice, the first entry is used.
+
+use crate::reconcile::action::{Action, ActionOp, Source};
+use crate::reconcile::desired::{DesiredGuest, DesiredState, GuestState};
+use crate::reconcile::normalize::{description_matches, memory_bytes_to_mib, memory_matches};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GuestKind {
+    Qemu,
+    Lxc,
+}
+
+impl GuestKind {
+    /// The PVE path segment and report name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuestKind::Qemu => "qemu",
+            GuestKind::Lxc => "lxc",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PowerState {
+    Running,
+    Stopped,
+    /// PVE did not say, or said something else (e.g. a node offline).
+    Unknown,
+}
+
+impl PowerState {
+    /// The HostReport `status` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::Running => "running",
+            PowerState::Stopped => "stopped",
+            PowerState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A guest as PVE reports it, already normalized by the adapter:
+/// `memory_mib` in MiB, `None` for anything PVE did not report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActualGuest {
+    pub vmid: u32,
+    pub kind: GuestKind,
+    pub name: String,
+    pub status: PowerState,
+    /// PVE's `lock` (`backup`, `migrate`, ...), if any.
+    pub lock: Option<String>,
+    pub cores: Option<u64>,
+    pub memory_mib: Option<u64>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Sorted by vmid; within a guest, config before power.
+    pub actions: Vec<Action>,
+    /// On the host, not listed. Sorted.
+    pub unmanaged: Vec<u32>,
+    /// Listed (and not `absent`), not on the host. Sorted.
+    pub missing: Vec<u32>,
+    /// Listed, on the host, locked in PVE: (vmid, lock). Sorted.
+    pub skipped_locked: Vec<(u32, String)>,
+    /// Listed with a desired power state that PVE did not report. Sorted.
+    pub unknown_power: Vec<u32>,
+}
+
+/// The minimal actions that move `actual` toward `desired`.
+pub fn plan(desired: &DesiredState, actual: &[ActualGuest]) -> Plan {
+    let mut on_host: BTreeMap<u32, &ActualGuest> = BTreeMap::new();
+    for g in actual {
+        on_host.entry(g.vmid).or_insert(g);
+    }
+    let listed: BTreeSet<u32> = desired.guests().iter().map(|g| g.vmid).collect();
+    let mut out = Plan {
+        unmanaged: on_host
+            .keys()
+            .copied()
+            .filter(|v| !listed.contains(v))
+            .collect(),
+        ..Plan::default()
+    };
+    for want in desired.guests() {
+        match on_host.get(&want.vmid) {
+            None if want.state == Some(GuestState::Absent) => {}
+            None => out.missing.push(want.vmid),
+            Some(have) => plan_guest(want, have, &mut out),
+        }
+    }
+    out
+}
+
+fn plan_guest(want: &DesiredGuest, have: &ActualGuest, out: &mut Plan) {
+    if let Some(lock) = &have.lock {
+        out.skipped_locked.push((have.vmid, lock.clone()));
+        return;
+    }
+    let mut push = |op| {
+        out.actions.push(Action {
+            vmid: want.vmid,
+            op,
+            source: Source::DesiredState,
+        })
+    };
+    if want.state == Some(GuestState::Absent) {
+        push(ActionOp::GuestDestroy { purge: want.purge });
+        return;
+    }
+    if let Some(op) = config_drift(want, have) {
+        push(op);
+    }
+    match (want.state, have.status) {
+        (Some(GuestState::Running), PowerState::Stopped) => push(ActionOp::Start),
+        (Some(GuestState::Stopped), PowerState::Running) => push(ActionOp::Stop),
+        (Some(_), PowerState::Unknown) => out.unknown_power.push(want.vmid),
+        _ => {}
+    }
+}
+
+/// One `set_config` with only the keys that differ, or `None`.
+fn config_drift(want: &DesiredGuest, have: &ActualGuest) -> Option<ActionOp> {
+    let cores = want.cores.filter(|c| have.cores != Some(*c));
+    let memory_mib = want
+        .memory_bytes
+        .filter(|b| !memory_matches(*b, have.memory_mib))
+        .map(memory_bytes_to_mib);
+    let description = want
+        .description
+        .as_ref()
+        .filter(|d| !description_matches(d, have.description.as_deref()))
+        .cloned();
+    let drifted = cores.is_some() || memory_mib.is_some() || description.is_some();
+    drifted.then_some(ActionOp::SetConfig {
+        cores,
+        memory_mib,
+        description,
+    })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests;

@@ -1,0 +1,79 @@
+//! `journal::group`: append with group commit.
+//!
+//! Owns: turning a record into a durable frame. Many lane threads append at
+//! once; one `write` + one `fdatasync` covers every frame queued while the
+//! previous sync ran, and each appender returns only once the frame holding
+//! its own record is durable.
+//!
+//! Protocol (all under the state mutex except the I/O):
+//! 1. Encode the JSON outside the lock; under it take the next seq, frame
+//!    the record into `pending`, advance the chain, fold it into the index.
+//! 2. If `durable_next > seq`, the record is durable: return.
+//! 3. Else, if no one is flushing, become the flusher: take all of
+//!    `pending`, release the lock, write and `fdatasync` it, retake the lock,
+//!    publish `durable_next` and wake everyone. Otherwise wait; go to 2.
+//!
+//! Order: seqs are assigned under the lock in the order frames enter
+//! `pending`, and batches are written in that order, so file order is seq
+//! order. A failed write or sync exits the process (`fatal_io`).
+
+use super::error::JournalError;
+use super::format;
+use super::handle::{Journal, lock};
+use super::io::fatal_io;
+use super::record::Record;
+
+impl Journal {
+    /// Appends `record`; returns its seq once it is durable (fdatasync).
+    pub fn append(&self, record: Record) -> Result<u64, JournalError> {
+        let payload = record.encode()?;
+        let mut st = lock(&self.state);
+        let seq = st.next_seq;
+        st.next_seq = seq.checked_add(1).ok_or(JournalError::Encode {
+            detail: "sequence numbers exhausted".to_string(),
+        })?;
+        let salt = st.salt;
+        let digest = format::encode_frame(&mut st.pending, &salt, seq, &payload);
+        st.chain_head = format::chain_next(&st.chain_head, &digest);
+        st.index.apply(record);
+        loop {
+            if st.durable_next > seq {
+                return Ok(seq);
+            }
+            if st.flushing {
+                st = match self.flushed.wait(st) {
+                    Ok(g) => g,
+                    Err(_) => fatal_io(
+                        "wait",
+                        &self.path,
+                        &std::io::Error::other("state mutex poisoned"),
+                    ),
+                };
+                continue;
+            }
+            st.flushing = true;
+            let batch = std::mem::take(&mut st.pending);
+            let upto = st.next_seq;
+            drop(st);
+            self.write_durably(&batch);
+            st = lock(&self.state);
+            st.durable_next = upto;
+            st.file_len = st
+                .file_len
+                .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
+            st.flushing = false;
+            self.flushed.notify_all();
+        }
+    }
+
+    /// Hands `batch` to the kernel and syncs it; any failure is fatal.
+    fn write_durably(&self, batch: &[u8]) {
+        let mut sink = lock(&self.sink);
+        if let Err(e) = sink.append(batch) {
+            fatal_io("write", &self.path, &e);
+        }
+        if let Err(e) = sink.sync() {
+            fatal_io("fdatasync", &self.path, &e);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `journal::handle`: [`Journal`], the mutating handle, and how it opens.
+//!
+//! Owns: the open sequence (state dir, lock, stale temp file, create or
+//! replay, torn-tail repair) and the shared state appenders and compaction
+//! work on. Trusts: `format::scan` for what validates.
+//!
+//! Invariants:
+//! - A `Journal` exists only while its process holds the state lock.
+//! - `State` mirrors the file: `durable_next` is the first seq not yet
+//!   durable; `pending` holds encoded frames not yet handed to the kernel;
+//!   the index already includes pending records (they become durable or the
+//!   process exits).
+//! - The sink is touched only by the one appender that set `flushing`, or
+//!   by compaction while nothing is flushing or pending.
+
+use super::error::JournalError;
+use super::format::{self, Hash, Header, SALT_LEN};
+use super::index::Index;
+use super::io::{Fs, JournalFile, RealFs, fatal_io};
+use super::lock::StateLock;
+use super::{JOURNAL_FILE, TEMP_FILE, replay};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The mutating handle; `Sync`, so lane threads append concurrently.
+pub struct Journal {
+    pub(super) dir: PathBuf,
+    pub(super) path: PathBuf,
+    pub(super) fs: Arc<dyn Fs>,
+    pub(super) state: Mutex<State>,
+    pub(super) flushed: Condvar,
+    pub(super) sink: Mutex<Box<dyn JournalFile>>,
+    _lock: StateLock,
+}
+
+pub(super) struct State {
+    pub salt: [u8; SALT_LEN],
+    pub next_seq: u64,
+    pub durable_next: u64,
+    pub chain_head: Hash,
+    pub pending: Vec<u8>,
+    pub flushing: bool,
+    pub index: Index,
+    /// Bytes in the file, durable.
+    pub file_len: u64,
+    /// File size right after the last compaction (or open), for the bound.
+    pub base_len: u64,
+}
+
+impl Journal {
+    /// Opens `<state_dir>/journal` for appending, on the real file system.
+    pub fn open(state_dir: &Path, lock_wait: Duration) -> Result<Journal, JournalError> {
+        Journal::open_with(state_dir, lock_wait, Arc::new(RealFs))
+    }
+
+    /// As [`Journal::open`], with every change to the disk going through `fs`
+    /// (the I/O seam; crash tests pass a recording or failing one).
+    pub fn open_with(
+        state_dir: &Path,
+        lock_wait: Duration,
+        fs: Arc<dyn Fs>,
+    ) -> Result<Journal, JournalError> {
+        ensure_dir(state_dir)?;
+        let lock = StateLock::acquire(state_dir, lock_wait)?;
+        let path = state_dir.join(JOURNAL_FILE);
+        remove_stale_temp(state_dir)?;
+        let (state, recovered) = match super::read_journal(&path)? {
+            None => (create_empty(fs.as_ref(), state_dir, &path)?, None),
+            Some(bytes) => {
+                let (index, summary) = replay(&bytes)?;
+                (state_from(index, &summary), summary.torn_tail)
+            }
+        };
+        if let Some((offset, bytes)) = recovered {
+            log::warn!(
+                "journal {}: torn tail repaired: truncated at offset {offset}, {bytes} bytes dropped \
+                 (an append that never completed)",
+                path.display()
+            );
+            fs.truncate(&path, offset)
+                .map_err(|e| JournalError::io("truncate torn tail", &path, e))?;
+        }
+        let sink = fs
+            .open_append(&path)
+            .map_err(|e| JournalError::io("open for append", &path, e))?;
+        Ok(Journal {
+            dir: state_dir.to_path_buf(),
+            path,
+            fs,
+            state: Mutex::new(state),
+            flushed: Condvar::new(),
+            sink: Mutex::new(sink),
+            _lock: lock,
+        })
+    }
+
+    /// Runs `f` on the current index (pending records included).
+    pub fn with_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        f(&lock(&self.state).index)
+    }
+
+    /// A copy of the current index.
+    pub fn index(&self) -> Index {
+        self.with_index(Index::clone)
+    }
+
+    /// The chain head over every record appended so far (durable or pending).
+    pub fn chain_head(&self) -> Hash {
+        lock(&self.state).chain_head
+    }
+
+    /// Bytes in the journal file now.
+    pub fn file_len(&self) -> u64 {
+        lock(&self.state).file_len
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Locks a journal mutex. A poisoned one means a thread died mid-update of
+/// the durable-state mirror: stopping is the only safe answer.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(_) => fatal_io(
+            "state mutex",
+            Path::new("journal"),
+            &std::io::Error::other("poisoned by a panicked thread"),
+        ),
+    }
+}
+
+pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
+    State {
+        salt: summary.header.salt,
+        next_seq: summary.next_seq,
+        durable_next: summary.next_seq,
+        chain_head: summary.chain_head,
+        pending: Vec::new(),
+        flushing: false,
+        index,
+        file_len: summary.valid_len,
+        base_len: summary.valid_len,
+    }
+}
+
+/// Creates the state dir (0700) if missing, and makes its entry durable.
+fn ensure_dir(dir: &Path) -> Result<(), JournalError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| JournalError::io("create state dir", dir, e))?;
+    if let Some(parent) = dir.parent() {
+        RealFs
+            .sync_dir(parent)
+            .map_err(|e| JournalError::io("sync dir", parent, e))?;
+    }
+    Ok(())
+}
+
+/// A temp file left by a crash mid-compaction is never the live journal.
+fn remove_stale_temp(dir: &Path) -> Result<(), JournalError> {
+    let tmp = dir.join(TEMP_FILE);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(JournalError::io("remove stale temp file", &tmp, e)),
+    }
+}
+
+/// A new, empty journal, installed the way compaction installs one.
+fn create_empty(fs: &dyn Fs, dir: &Path, path: &Path) -> Result<State, JournalError> {
+    let header = Header {
+        salt: super::io::new_salt(&[0u8; 32]),
+        first_seq: 1,
+        prev_head: [0u8; 32],
+    };
+    let bytes = header.encode();
+    super::compact::install(fs, dir, &bytes)?;
+    log::info!("journal {} created", path.display());
+    let (index, summary) = replay(&bytes)?;
+    Ok(state_from(index, &summary))
+}

@@ -1,0 +1,270 @@
+//! `journal::index`: the live state the journal's records add up to.
+//!
+//! Owns: replaying records into an [`Index`] and writing an index back out as
+//! the records a compacted file holds. Trusts: the records (they passed the
+//! frame checks).
+//!
+//! Invariants and choices:
+//! - In flight = an `Intent` with no `Outcome` yet (`upid` once `TaskStarted`).
+//! - An idempotency key is *applied* only when its intent's outcome is
+//!   `succeeded`; a failed action is re-planned by the next pass. While its
+//!   intent is in flight the key is [`KeyState::InFlight`].
+//! - A consumed nonce is kept until its expiry has passed, and pruned only by
+//!   compaction (never during replay), so a restart never forgets one early.
+//! - Queued ops keep arrival order; an `OpQueued` whose nonce is consumed is
+//!   not queued, and consuming a queued op's nonce removes it.
+//! - `TaskStarted`/`Outcome` for an op id not in flight change nothing.
+//! - `live_records` replays into an index equal to this one, minus nonces
+//!   expired at its `now`.
+
+use super::record::{OutcomeKind, ProvenanceKind, Record};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An op whose intent is durable and whose outcome is not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlight {
+    pub vmid: u32,
+    pub op: String,
+    pub params: serde_json::Value,
+    pub source: String,
+    pub idempotency_key: String,
+    pub nonce: Option<String>,
+    pub upid: Option<String>,
+}
+
+/// A verified signed op waiting for a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedOp {
+    pub nonce: String,
+    pub blob: String,
+    pub sig: String,
+    pub source: String,
+    pub expires_at: i64,
+}
+
+/// What the journal says about one guest's origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// Transactions in which the agent created this vmid.
+    pub created_in: BTreeSet<String>,
+    /// Transaction in which the agent tagged it scratch, if it did.
+    pub scratch_in: Option<String>,
+}
+
+/// Where an idempotency key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Unknown,
+    InFlight,
+    Applied,
+}
+
+/// The replayed live state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Index {
+    /// By op id.
+    pub in_flight: BTreeMap<String, InFlight>,
+    pub applied_keys: BTreeSet<String>,
+    /// Nonce -> (expires_at, op_id).
+    pub consumed_nonces: BTreeMap<String, (i64, String)>,
+    /// By vmid.
+    pub provenance: BTreeMap<u32, Provenance>,
+    pub last_generation: Option<u64>,
+    /// Arrival order.
+    pub queued: Vec<QueuedOp>,
+    /// The operational signer file's lines after the last rotation, and the
+    /// rotation's nonce.
+    pub signers: Option<(Vec<String>, String)>,
+    /// Records replayed from the current file (after compaction, its records).
+    pub records: u64,
+}
+
+impl Index {
+    pub fn is_nonce_consumed(&self, nonce: &str) -> bool {
+        self.consumed_nonces.contains_key(nonce)
+    }
+
+    pub fn is_queued(&self, nonce: &str) -> bool {
+        self.queued.iter().any(|q| q.nonce == nonce)
+    }
+
+    pub fn key_state(&self, key: &str) -> KeyState {
+        if self.applied_keys.contains(key) {
+            KeyState::Applied
+        } else if self.in_flight.values().any(|f| f.idempotency_key == key) {
+            KeyState::InFlight
+        } else {
+            KeyState::Unknown
+        }
+    }
+
+    /// Created by the agent in transaction `transaction`.
+    pub fn created_in(&self, vmid: u32, transaction: &str) -> bool {
+        self.provenance
+            .get(&vmid)
+            .is_some_and(|p| p.created_in.contains(transaction))
+    }
+
+    /// Tagged scratch by the agent.
+    pub fn is_scratch(&self, vmid: u32) -> bool {
+        self.provenance
+            .get(&vmid)
+            .is_some_and(|p| p.scratch_in.is_some())
+    }
+
+    /// Folds one record in (replay and append use the same code).
+    pub fn apply(&mut self, record: Record) {
+        self.records = self.records.saturating_add(1);
+        match record {
+            Record::Intent {
+                op_id,
+                vmid,
+                op,
+                params,
+                source,
+                idempotency_key,
+                nonce,
+            } => {
+                let flight = InFlight {
+                    vmid,
+                    op,
+                    params,
+                    source,
+                    idempotency_key,
+                    nonce,
+                    upid: None,
+                };
+                self.in_flight.insert(op_id, flight);
+            }
+            Record::TaskStarted { op_id, upid } => {
+                if let Some(f) = self.in_flight.get_mut(&op_id) {
+                    f.upid = Some(upid);
+                }
+            }
+            Record::Outcome { op_id, outcome, .. } => {
+                if let Some(f) = self.in_flight.remove(&op_id)
+                    && outcome == OutcomeKind::Succeeded
+                {
+                    self.applied_keys.insert(f.idempotency_key);
+                }
+            }
+            Record::KeyApplied { idempotency_key } => {
+                self.applied_keys.insert(idempotency_key);
+            }
+            Record::NonceConsumed {
+                nonce,
+                expires_at,
+                op_id,
+            } => {
+                self.queued.retain(|q| q.nonce != nonce);
+                self.consumed_nonces.insert(nonce, (expires_at, op_id));
+            }
+            Record::Decision(_) => {}
+            Record::Provenance {
+                vmid,
+                kind,
+                transaction,
+            } => {
+                let p = self.provenance.entry(vmid).or_default();
+                match kind {
+                    ProvenanceKind::Created => {
+                        p.created_in.insert(transaction);
+                    }
+                    ProvenanceKind::Scratch => p.scratch_in = Some(transaction),
+                }
+            }
+            Record::GenerationApplied { generation } => self.last_generation = Some(generation),
+            Record::OpQueued {
+                nonce,
+                blob,
+                sig,
+                source,
+                expires_at,
+            } => {
+                if !self.consumed_nonces.contains_key(&nonce) && !self.is_queued(&nonce) {
+                    self.queued.push(QueuedOp {
+                        nonce,
+                        blob,
+                        sig,
+                        source,
+                        expires_at,
+                    });
+                }
+            }
+            Record::OpDequeued { nonce, .. } => self.queued.retain(|q| q.nonce != nonce),
+            Record::SignersRotated { lines, nonce } => self.signers = Some((lines, nonce)),
+        }
+    }
+
+    /// The records a compacted file holds: this state, with nonces whose
+    /// expiry is before `now` dropped.
+    pub fn live_records(&self, now: i64) -> Vec<Record> {
+        let mut out = Vec::new();
+        for (nonce, (expires_at, op_id)) in &self.consumed_nonces {
+            if *expires_at >= now {
+                out.push(Record::NonceConsumed {
+                    nonce: nonce.clone(),
+                    expires_at: *expires_at,
+                    op_id: op_id.clone(),
+                });
+            }
+        }
+        out.extend(self.applied_keys.iter().map(|k| Record::KeyApplied {
+            idempotency_key: k.clone(),
+        }));
+        for (op_id, f) in &self.in_flight {
+            out.push(Record::Intent {
+                op_id: op_id.clone(),
+                vmid: f.vmid,
+                op: f.op.clone(),
+                params: f.params.clone(),
+                source: f.source.clone(),
+                idempotency_key: f.idempotency_key.clone(),
+                nonce: f.nonce.clone(),
+            });
+            if let Some(upid) = &f.upid {
+                out.push(Record::TaskStarted {
+                    op_id: op_id.clone(),
+                    upid: upid.clone(),
+                });
+            }
+        }
+        self.push_provenance(&mut out);
+        if let Some(generation) = self.last_generation {
+            out.push(Record::GenerationApplied { generation });
+        }
+        out.extend(self.queued.iter().map(|q| Record::OpQueued {
+            nonce: q.nonce.clone(),
+            blob: q.blob.clone(),
+            sig: q.sig.clone(),
+            source: q.source.clone(),
+            expires_at: q.expires_at,
+        }));
+        if let Some((lines, nonce)) = &self.signers {
+            out.push(Record::SignersRotated {
+                lines: lines.clone(),
+                nonce: nonce.clone(),
+            });
+        }
+        out
+    }
+
+    fn push_provenance(&self, out: &mut Vec<Record>) {
+        for (vmid, p) in &self.provenance {
+            for t in &p.created_in {
+                out.push(Record::Provenance {
+                    vmid: *vmid,
+                    kind: ProvenanceKind::Created,
+                    transaction: t.clone(),
+                });
+            }
+            if let Some(t) = &p.scratch_in {
+                out.push(Record::Provenance {
+                    vmid: *vmid,
+                    kind: ProvenanceKind::Scratch,
+                    transaction: t.clone(),
+                });
+            }
+        }
+    }
+}

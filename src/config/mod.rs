@@ -234,10 +234,8 @@ impl Config {
             })?;
         let mut root = Obj::root(&value)?;
         let host_id = name(&mut root, "host_id")?;
-        let log_level = match env.log_override.clone() {
-            Some(l) => l,
-            None => root.opt_str("log_level")?.unwrap_or("info").to_string(),
-        };
+        let configured = root.opt_str("log_level")?.unwrap_or("info").to_string();
+        let log_level = env.log_override.clone().unwrap_or(configured);
         validate_log_level(&root, &log_level)?;
         let state_dir = match (&env.state_directory, root.opt_str("state_dir")?) {
             (_, Some(dir)) => absolute_path(&root, "state_dir", dir)?,

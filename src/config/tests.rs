@@ -272,3 +272,17 @@ fn endpoint_forms_normalize() {
     assert_eq!(Endpoint::parse("https://h:0"), Err(UrlError::Port));
     assert!(Endpoint::parse("https://h/x?y").is_err());
 }
+
+#[test]
+fn log_env_overrides_a_configured_log_level() {
+    let d = dir("logenv");
+    let mut v = base(&secret(&d, "tok", TOKEN, 0o600));
+    v["log_level"] = "warn".into();
+    assert_eq!(parse(&v).unwrap().log_level, "warn");
+    let env = Env {
+        log_override: Some("debug".into()),
+        ..Env::default()
+    };
+    let c = Config::parse(v.to_string().as_bytes(), &env).unwrap();
+    assert_eq!(c.log_level, "debug");
+}

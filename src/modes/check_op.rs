@@ -8,24 +8,46 @@
 //! `malformed`), 78 when the signer files are invalid.
 
 use super::Context;
-use crate::authz::{self, Rejected, Signers, VerifiedOp, VerifyPolicy};
+use crate::authz::{self, Rejected, Signers, VerifiedOp};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
 
-/// The set of consumed nonces this mode checks against (stage 9).
-/// The journal is the durable store; until it provides the set, none is
-/// known consumed.
-fn consumed_nonces(_ctx: &Context) -> impl Fn(&str) -> bool {
-    |_nonce: &str| false
+pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
+    // Stage 9 reads the journal's consumed nonces, without the lock and
+    // without writing (a read-only mode never changes the journal).
+    let index = match crate::journal::open_read_only(&ctx.config.state_dir) {
+        Ok(i) => i,
+        Err(e) => return super::journal_exit(&e),
+    };
+    let consumed = |nonce: &str| index.is_nonce_consumed(nonce);
+    match verify_files(ctx, blob, sig, &consumed) {
+        Ok(Ok(op)) => {
+            print_verdict(ctx, &valid_doc(&op));
+            crate::exit::OK
+        }
+        Ok(Err(doc)) => {
+            print_verdict(ctx, &doc);
+            crate::exit::DATA_ERR
+        }
+        Err(code) => code,
+    }
 }
 
-pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
+/// Loads the signer files, reads BLOB and SIG (bounded) and runs stages
+/// 1-9. `Ok(Err(doc))` is a rejection with its verdict document; `Err` is
+/// an exit code (signer files invalid).
+pub(super) fn verify_files(
+    ctx: &Context,
+    blob: &Path,
+    sig: &Path,
+    consumed: &dyn Fn(&str) -> bool,
+) -> Result<Result<VerifiedOp, Value>, u8> {
     let signers = match Signers::load(&ctx.config.authz) {
         Ok(s) => s,
         Err(e) => {
             log::error!("signer file invalid: {e}");
-            return crate::exit::CONFIG;
+            return Err(crate::exit::CONFIG);
         }
     };
     let inputs = read_bounded(blob, authz::MAX_BLOB_LEN)
@@ -34,35 +56,21 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         Ok(pair) => pair,
         Err(why) => {
             log::error!("{why}");
-            print_verdict(ctx, &unreadable());
-            return crate::exit::DATA_ERR;
+            return Ok(Err(unreadable()));
         }
     };
-    let policy = VerifyPolicy {
-        host_id: ctx.config.host_id.clone(),
-        now: crate::time::now_unix(),
-        clock_skew_seconds: ctx.config.authz.clock_skew_seconds,
-        max_validity_seconds: ctx.config.authz.max_validity_seconds,
-        require_user_presence: ctx.config.authz.require_user_presence,
-    };
-    let consumed = consumed_nonces(ctx);
-    let verdict = authz::verify_detailed(&signers, &policy, &blob_bytes, &sig_bytes, &consumed);
-    match &verdict {
-        Ok(op) => print_verdict(ctx, &valid_doc(op)),
+    let policy = crate::reconcile::signed::policy(&ctx.config, crate::time::now_unix());
+    match authz::verify_detailed(&signers, &policy, &blob_bytes, &sig_bytes, consumed) {
+        Ok(op) => Ok(Ok(op)),
         Err(rejected) => {
             log::info!("op rejected: {}", rejected.rejection);
-            print_verdict(ctx, &rejected_doc(rejected));
+            Ok(Err(rejected_doc(&rejected)))
         }
-    }
-    if verdict.is_ok() {
-        crate::exit::OK
-    } else {
-        crate::exit::DATA_ERR
     }
 }
 
 /// Reads at most `max` bytes; a larger or unreadable file is an error text.
-fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+pub(super) fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(u64::try_from(max).unwrap_or(u64::MAX) + 1)
@@ -74,7 +82,7 @@ fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn valid_doc(op: &VerifiedOp) -> Value {
+pub(super) fn valid_doc(op: &VerifiedOp) -> Value {
     json!({
         "valid": true,
         "error": null,
@@ -112,7 +120,7 @@ fn unreadable() -> Value {
     })
 }
 
-fn print_verdict(ctx: &Context, doc: &Value) {
+pub(super) fn print_verdict(ctx: &Context, doc: &Value) {
     if ctx.json {
         super::print_json(doc);
         return;

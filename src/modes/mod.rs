@@ -40,6 +40,36 @@ fn not_yet(what: &str) -> u8 {
     crate::exit::FAILURE
 }
 
+/// How long mutating modes wait for the state lock (CONTRACT §6).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The exit code for a journal that cannot be opened or written.
+pub fn journal_exit(e: &crate::journal::JournalError) -> u8 {
+    use crate::journal::JournalError;
+    log::error!("journal: {e}");
+    match e {
+        JournalError::Locked { .. } => crate::exit::TEMP_FAIL,
+        JournalError::Damaged { .. } => crate::exit::DATA_ERR,
+        _ => crate::exit::FAILURE,
+    }
+}
+
+/// Opens the journal for writing (waiting for the state lock).
+pub fn open_journal(ctx: &Context) -> Result<crate::journal::Journal, u8> {
+    crate::journal::Journal::open(&ctx.config.state_dir, LOCK_WAIT).map_err(|e| journal_exit(&e))
+}
+
+/// The PVE client; a trust anchor that does not load is a config error.
+pub fn pve_client(ctx: &Context) -> Result<crate::proxmox::Client, u8> {
+    crate::proxmox::Client::new(&ctx.config.proxmox).map_err(|e| {
+        log::error!("proxmox: {e}");
+        match e {
+            crate::proxmox::PveError::Config(_) => crate::exit::CONFIG,
+            _ => crate::exit::FAILURE,
+        }
+    })
+}
+
 /// Prints a JSON document on stdout (the one document `--json` promises).
 pub fn print_json(doc: &serde_json::Value) {
     println!("{doc}");

@@ -1,13 +1,48 @@
+//! `--plan` and `--reconcile-now`: one pass, printed as a table or as the
+//! CONTRACT §6 document; the exit code is the pass's (0, 1 or 4).
+
 use super::Context;
+use crate::journal;
+use crate::reconcile::engine::{self, JournalView, PassInputs};
 
 pub enum Kind {
     Plan,
     ReconcileNow,
 }
 
-pub fn run(_ctx: &Context, kind: Kind) -> u8 {
-    match kind {
-        Kind::Plan => super::not_yet("--plan (reconcile engine)"),
-        Kind::ReconcileNow => super::not_yet("--reconcile-now (reconcile engine)"),
+pub fn run(ctx: &Context, kind: Kind) -> u8 {
+    let client = match super::pve_client(ctx) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut tick = || {};
+    let inputs = PassInputs {
+        config: &ctx.config,
+        client: &client,
+        blocked: false,
+        tick: &mut tick,
+    };
+    let output = match kind {
+        Kind::Plan => match journal::open_read_only(&ctx.config.state_dir) {
+            Ok(index) => engine::run_pass(inputs, JournalView::Read(index)),
+            Err(e) => return super::journal_exit(&e),
+        },
+        Kind::ReconcileNow => match super::open_journal(ctx) {
+            Ok(j) => engine::run_pass(inputs, JournalView::Write(&j)),
+            Err(code) => return code,
+        },
+    };
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => return super::journal_exit(&e),
+    };
+    for e in &output.report.errors {
+        log::warn!("{e}");
     }
+    if ctx.json {
+        super::print_json(&output.report.to_json());
+    } else {
+        print!("{}", output.report.render());
+    }
+    output.report.exit_code()
 }

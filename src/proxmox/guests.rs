@@ -285,6 +285,41 @@ pub fn decode_config(kind: Kind, data: &Value) -> Result<GuestConfig, PveError> 
     })
 }
 
+/// A `GET .../pending` list longer than this is not a guest config.
+const MAX_PENDING_ENTRIES: usize = 4096;
+
+/// `GET .../pending`: each key with its current `value`, its `pending` value
+/// and/or a `delete` flag. Folded into the config the guest will run next
+/// (what PVE's `config` without `current=1` documents), so a change that
+/// waits for a reboot is not read as drift. The pending list carries no
+/// digest: the returned `digest` is empty, and writers read `config` for it.
+pub fn decode_pending(kind: Kind, data: &Value) -> Result<GuestConfig, PveError> {
+    let list = data
+        .as_array()
+        .ok_or_else(|| decode_err("pending is not a list"))?;
+    if list.len() > MAX_PENDING_ENTRIES {
+        return Err(decode_err("pending list is too long"));
+    }
+    let mut effective = serde_json::Map::new();
+    for item in list {
+        let o = object(item, "pending entry")?;
+        let key = req_str(o, "key", MAX_WORD_CHARS)?;
+        if flag(o, "delete")? {
+            continue;
+        }
+        let value = match (o.get("pending"), o.get("value")) {
+            (Some(p), _) if !p.is_null() => p.clone(),
+            (_, Some(v)) if !v.is_null() => v.clone(),
+            _ => continue,
+        };
+        effective.insert(key, value);
+    }
+    effective.insert("digest".into(), Value::from("00"));
+    let mut cfg = decode_config(kind, &Value::Object(effective))?;
+    cfg.digest = String::new();
+    Ok(cfg)
+}
+
 /// `GET .../snapshot`.
 pub fn decode_snapshots(data: &Value) -> Result<Vec<Snapshot>, PveError> {
     let list = data

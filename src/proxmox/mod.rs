@@ -112,6 +112,15 @@ impl Client {
         guests::decode_config(g.kind, &data)
     }
 
+    /// `GET {guest}/pending`, folded into the config the guest runs next.
+    /// Drift is compared against this: PVE versions and fakes differ in
+    /// whether `config` shows pending values, `pending` always does. One
+    /// read per managed guest, like `config`; its `digest` is empty.
+    pub fn pending_config(&self, g: &GuestRef) -> Result<GuestConfig, PveError> {
+        let data = self.transport.get(&format!("{}/pending", g.path()?), &[])?;
+        guests::decode_pending(g.kind, &data)
+    }
+
     /// `GET {guest}/config?current=1`: the config the guest runs with now.
     pub fn config_current(&self, g: &GuestRef) -> Result<GuestConfig, PveError> {
         let data = self.transport.get(

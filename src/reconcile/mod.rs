@@ -27,8 +27,17 @@
 //! executors are separate modules beside these.
 
 pub mod action;
+pub mod actual;
+pub mod audit;
+pub mod classify;
 pub mod desired;
+pub mod engine;
+pub mod execute;
+pub mod gate;
 pub mod lanes;
 pub mod normalize;
+pub mod pending;
 pub mod plan;
+pub mod recover;
 pub mod report;
+pub mod signed;

@@ -1,0 +1,488 @@
+//! `reconcile::engine`: one pass (DESIGN §2a).
+//!
+//! ```text
+//! recover → read actual → read desired → plan → verify queued signed ops
+//!         → gate every action (audit) → lanes: execute allowed → report
+//! ```
+//!
+//! Owns: the order of those steps and the pass report.
+//! Trusts: the modules it calls, each for its own part.
+//!
+//! A `Plan` pass runs the same steps on a read-only journal index and stops
+//! before execution: it changes nothing and consumes no nonce. An `Execute`
+//! pass holds the state lock (the caller's open journal) from recovery to
+//! report. Every mutation happens in a lane, after the gate, under the
+//! write-ahead protocol of `execute`.
+
+use super::action::{Action, Source};
+use super::actual::{self, ActualState};
+use super::classify::AgentContext;
+use super::desired::{DesiredState, Provider};
+use super::execute::{self, ExecEnv, Executed};
+use super::gate::{self, Decision, GateContext};
+use super::lanes::{self, JobOutcome, Step};
+use super::pending::{self, PendingItem};
+use super::plan::{self, ActualGuest};
+use super::recover;
+use super::report::{self, ActionEntry, Outcome, PassReport};
+use super::signed::{self, SignedJob};
+use crate::authz::{OpClass, Signers};
+use crate::config::Config;
+use crate::journal::{DecisionRecord, Index, Journal, JournalError, Record};
+use crate::proxmox::Client;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// At most this many guests execute at once, so a host with hundreds of
+/// guests does not open hundreds of PVE connections in one pass.
+pub const MAX_PARALLEL_GUESTS: usize = 8;
+
+/// The journal a pass works on.
+pub enum JournalView<'a> {
+    /// Mutating pass: the open, locked journal.
+    Write(&'a Journal),
+    /// Read-only pass (`--plan`, `--pending`): a replayed index.
+    Read(Index),
+}
+
+/// What the caller asks of a pass.
+pub struct PassInputs<'a> {
+    pub config: &'a Config,
+    pub client: &'a Client,
+    /// The hub said `blocked: true`: refuse every mutation.
+    pub blocked: bool,
+    /// Called while lanes work (the systemd watchdog).
+    pub tick: &'a mut dyn FnMut(),
+}
+
+/// A pass's results: the report, the actions awaiting a signature, and
+/// the guests as read (for the hub report).
+pub struct PassOutput {
+    pub report: PassReport,
+    pub pending: Vec<PendingItem>,
+    pub guests: Vec<ActualGuest>,
+    pub generation_applied: Option<u64>,
+    /// Whether PVE's guest list was read (false: nothing could be planned).
+    pub actual_read: bool,
+}
+
+/// Runs one pass. A journal error (a record that cannot be made durable)
+/// aborts the pass; the journal module has already stopped the process if
+/// the failure was an I/O error.
+pub fn run_pass(
+    inputs: PassInputs<'_>,
+    journal: JournalView<'_>,
+) -> Result<PassOutput, JournalError> {
+    let config = inputs.config;
+    let writer = match &journal {
+        JournalView::Write(j) => Some(*j),
+        JournalView::Read(_) => None,
+    };
+    let mut report = PassReport::default();
+    let mut busy = std::collections::BTreeSet::new();
+    if let Some(j) = writer {
+        let rec = recover::recover(j, inputs.client)?;
+        report.recovery = rec.counts;
+        report.errors.extend(rec.notes);
+        busy = rec.busy_vmids;
+    }
+    let index = match &journal {
+        JournalView::Write(j) => j.index(),
+        JournalView::Read(i) => i.clone(),
+    };
+    let resolution =
+        Provider::from_config(config).resolve(&config.state_dir, index.last_generation);
+    report.errors.extend(
+        resolution
+            .errors
+            .iter()
+            .map(|e| format!("desired state rejected: {e}")),
+    );
+    let desired = resolution.in_force;
+    report.generation = desired.as_ref().map(DesiredState::generation);
+    let actual = match actual::read(inputs.client, desired.as_ref()) {
+        Ok(a) => a,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("cannot read guests from Proxmox: {e}"));
+            let generation_applied = index.last_generation;
+            return Ok(PassOutput {
+                report,
+                pending: Vec::new(),
+                guests: Vec::new(),
+                generation_applied,
+                actual_read: false,
+            });
+        }
+    };
+    let signers = Signers::load(&config.authz).unwrap_or_else(|e| {
+        report.errors.push(format!(
+            "signer files unusable, no signature can verify: {e}"
+        ));
+        Signers::default()
+    });
+    let now = crate::time::now_unix();
+    let candidates = gather(
+        &mut report,
+        desired.as_ref(),
+        &actual,
+        &busy,
+        &index,
+        &signers,
+        config,
+        now,
+        writer,
+    )?;
+    let ctx = GateContext {
+        host_id: &config.host_id,
+        blocked: inputs.blocked,
+    };
+    let mut decisions = Vec::new();
+    for (action, op) in candidates {
+        let provenance = index.provenance.get(&action.vmid);
+        let decision = gate::decide(
+            action,
+            op,
+            AgentContext { transaction: None },
+            provenance,
+            &ctx,
+        );
+        super::audit::record(writer, decision_record(&decision, now))?;
+        decisions.push(decision);
+    }
+    let pending = pending::items(&decisions, &config.host_id, now);
+    let entries = match writer {
+        Some(j) => execute_allowed(decisions, &actual, config, inputs.client, j, inputs.tick)?,
+        None => decisions
+            .iter()
+            .map(|d| entry(d, Outcome::Planned, None))
+            .collect(),
+    };
+    report.actions = entries;
+    let mut generation_applied = index.last_generation;
+    if let (Some(j), Some(doc)) = (writer, &desired) {
+        if index.last_generation.is_none_or(|g| doc.generation() > g) {
+            j.append(Record::GenerationApplied {
+                generation: doc.generation(),
+            })?;
+        }
+        generation_applied = Some(doc.generation());
+        j.compact_if_needed()?;
+    }
+    Ok(PassOutput {
+        report,
+        pending,
+        guests: actual.all_guests(),
+        generation_applied,
+        actual_read: true,
+    })
+}
+
+/// Plans desired-state actions, verifies queued signed ops, and pairs each
+/// action with the signed op (if any) offered for it.
+#[allow(clippy::too_many_arguments)]
+fn gather(
+    report: &mut PassReport,
+    desired: Option<&DesiredState>,
+    actual: &ActualState,
+    busy: &std::collections::BTreeSet<u32>,
+    index: &Index,
+    signers: &Signers,
+    config: &Config,
+    now: i64,
+    writer: Option<&Journal>,
+) -> Result<Vec<(Action, Option<crate::authz::VerifiedOp>)>, JournalError> {
+    let mut planned = Vec::new();
+    if let Some(doc) = desired {
+        for (vmid, why) in &actual.unreadable {
+            report
+                .errors
+                .push(format!("guest {vmid}: config unreadable ({why}); skipped"));
+        }
+        let readable: Vec<_> = doc
+            .guests()
+            .iter()
+            .filter(|g| !actual.unreadable.iter().any(|(v, _)| *v == g.vmid))
+            .cloned()
+            .collect();
+        let doc = DesiredState::new(doc.generation(), readable).unwrap_or_else(|_| doc.clone());
+        let p = plan::plan(&doc, &actual.managed);
+        report.add_plan_lists(&p);
+        report.unmanaged = actual
+            .resources
+            .keys()
+            .copied()
+            .filter(|v| doc.guest(*v).is_none())
+            .collect();
+        planned = p.actions;
+    } else {
+        report.unmanaged = actual.resources.keys().copied().collect();
+    }
+    planned.retain(|a| {
+        let keep = !busy.contains(&a.vmid);
+        if !keep {
+            report.errors.push(format!(
+                "guest {}: an earlier operation is still in flight; {} not planned this pass",
+                a.vmid,
+                a.op.name()
+            ));
+        }
+        keep
+    });
+    let policy = signed::policy(config, now);
+    let consumed = |n: &str| index.is_nonce_consumed(n);
+    let (jobs, rejections) = signed::verify_queue(signers, &policy, &index.queued, &consumed);
+    for r in rejections {
+        record_rejection(report, writer, &r, now)?;
+    }
+    let mut out: Vec<(Action, Option<crate::authz::VerifiedOp>)> = Vec::new();
+    let mut jobs: Vec<SignedJob> = jobs;
+    for action in planned {
+        // A desired-state destructive delta runs only when a signed op binds
+        // to exactly it; that op then stands for the action (source: job).
+        let bound = jobs
+            .iter()
+            .position(|j| gate::binds(&j.op, &action, &config.host_id));
+        if bound.is_some() {
+            continue;
+        }
+        out.push((action, None));
+    }
+    jobs.retain(|j| {
+        let keep = !busy.contains(&j.action.vmid);
+        if !keep {
+            report.errors.push(format!(
+                "guest {}: signed {} waits for an in-flight operation",
+                j.action.vmid,
+                j.op.op_name()
+            ));
+        }
+        keep
+    });
+    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.op))));
+    Ok(out)
+}
+
+fn record_rejection(
+    report: &mut PassReport,
+    writer: Option<&Journal>,
+    r: &signed::QueueRejection,
+    now: i64,
+) -> Result<(), JournalError> {
+    let code = r.rejected.code();
+    let facts = r.rejected.op.as_deref();
+    let vmid = facts.and_then(|f| f.guest_id.parse().ok());
+    let signer = r.rejected.signer.as_ref();
+    super::audit::record(
+        writer,
+        DecisionRecord {
+            decision: "refused".into(),
+            op: facts.map_or_else(|| "unknown".into(), |f| f.op.clone()),
+            class: facts
+                .map_or("destructive", |f| class_str(crate::authz::op_class(&f.op)))
+                .into(),
+            vmid,
+            source: Source::Job.as_str().into(),
+            signer: signer.map(|s| s.signer.clone()),
+            role: signer.map(|s| s.role.to_string()),
+            reason: code.to_string(),
+            nonce: Some(r.nonce.clone()),
+            at: now,
+        },
+    )?;
+    if r.is_terminal() {
+        report.errors.push(format!(
+            "queued signed op (nonce {}) rejected: {code}; removed from the queue",
+            r.nonce
+        ));
+        if let Some(j) = writer {
+            j.append(Record::OpDequeued {
+                nonce: r.nonce.clone(),
+                reason: code.to_string(),
+            })?;
+        }
+    } else {
+        report.errors.push(format!(
+            "queued signed op (nonce {}) not yet acceptable: {code}; kept queued",
+            r.nonce
+        ));
+    }
+    Ok(())
+}
+
+static OP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A process-unique op id: start time, pid, sequence.
+fn new_op_id(vmid: u32) -> String {
+    let seq = OP_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}-{}-{seq}-{vmid}",
+        crate::time::now_unix(),
+        std::process::id()
+    )
+}
+
+fn execute_allowed(
+    decisions: Vec<Decision>,
+    actual: &ActualState,
+    config: &Config,
+    client: &Client,
+    journal: &Journal,
+    tick: &mut dyn FnMut(),
+) -> Result<Vec<ActionEntry>, JournalError> {
+    let mut entries: Vec<Option<ActionEntry>> = Vec::new();
+    let mut lanes_in: std::collections::BTreeMap<u32, Vec<(usize, gate::Allowed)>> =
+        Default::default();
+    for (i, d) in decisions.into_iter().enumerate() {
+        match d {
+            Decision::Allowed(a) => {
+                entries.push(None);
+                lanes_in.entry(a.action().vmid).or_default().push((i, a));
+            }
+            other => {
+                let outcome = if matches!(other, Decision::Refused { .. }) {
+                    Outcome::Skipped
+                } else {
+                    Outcome::Planned
+                };
+                entries.push(Some(entry(&other, outcome, None)));
+            }
+        }
+    }
+    let env = ExecEnv {
+        client,
+        journal,
+        config,
+    };
+    let exec = |vmid: u32, (i, allowed): (usize, gate::Allowed)| {
+        let target = actual.guest_ref(vmid);
+        let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
+        let failed = !matches!(
+            &result,
+            Ok(Executed {
+                succeeded: true,
+                ..
+            })
+        );
+        let step = (i, allowed, result);
+        if failed {
+            Step::StopLane(step)
+        } else {
+            Step::Continue(step)
+        }
+    };
+    let jobs: Vec<(u32, Vec<(usize, gate::Allowed)>)> = lanes_in.into_iter().collect();
+    let reports = lanes::run_pass_with_tick(
+        jobs,
+        MAX_PARALLEL_GUESTS,
+        &exec,
+        Duration::from_secs(1),
+        tick,
+    );
+    let mut journal_error = None;
+    for lane in reports {
+        for outcome in lane.outcomes {
+            let (i, allowed, result) = match outcome {
+                JobOutcome::Ran((i, a, r)) => (i, a, r),
+                JobOutcome::LaneStopped((i, a)) => (
+                    i,
+                    a,
+                    Ok(Executed {
+                        succeeded: false,
+                        detail: String::new(),
+                    }),
+                ),
+                JobOutcome::NoWorker((i, a)) => (
+                    i,
+                    a,
+                    Ok(Executed {
+                        succeeded: false,
+                        detail: "no worker thread".into(),
+                    }),
+                ),
+                JobOutcome::Lost => continue,
+            };
+            let d = Decision::Allowed(allowed);
+            let e = match result {
+                Ok(Executed {
+                    succeeded: true,
+                    detail,
+                }) => entry(&d, Outcome::Succeeded, Some(detail)),
+                Ok(Executed {
+                    succeeded: false,
+                    detail,
+                }) if detail.is_empty() => entry(
+                    &d,
+                    Outcome::Skipped,
+                    Some("an earlier action on this guest failed".into()),
+                ),
+                Ok(Executed { detail, .. }) => entry(&d, Outcome::Failed, Some(detail)),
+                Err(err) => {
+                    let e = entry(&d, Outcome::Failed, Some(format!("journal: {err}")));
+                    journal_error.get_or_insert(err);
+                    e
+                }
+            };
+            if let Some(slot) = entries.get_mut(i) {
+                *slot = Some(e);
+            }
+        }
+    }
+    if let Some(err) = journal_error {
+        return Err(err);
+    }
+    Ok(entries.into_iter().flatten().collect())
+}
+
+fn class_str(c: OpClass) -> &'static str {
+    match c {
+        OpClass::Benign => "benign",
+        OpClass::Destructive => "destructive",
+    }
+}
+
+fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> ActionEntry {
+    let class = match d.class() {
+        OpClass::Benign => report::Class::Benign,
+        OpClass::Destructive => report::Class::Destructive,
+    };
+    let decision = match d {
+        Decision::Allowed(_) => report::Decision::Allowed,
+        Decision::PendingSignature { .. } => report::Decision::PendingSignature,
+        Decision::Refused { .. } => report::Decision::Refused,
+    };
+    let mut e = ActionEntry::planned(d.action(), class, decision);
+    e.outcome = outcome;
+    e.reason = Some(match detail {
+        Some(detail) if !detail.is_empty() => format!("{}; {detail}", d.reason()),
+        _ => d.reason(),
+    });
+    e
+}
+
+fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
+    let action = d.action();
+    let op = d.signed_op();
+    DecisionRecord {
+        decision: d.code().into(),
+        op: action.op.name().into(),
+        class: class_str(d.class()).into(),
+        vmid: (action.vmid != 0).then_some(action.vmid),
+        source: action.source.as_str().into(),
+        signer: op.map(|o| o.signer().to_string()),
+        role: op.map(|o| o.role().to_string()),
+        reason: match op {
+            Some(o) if !o.key_id_matches_signer() => {
+                format!(
+                    "{} (advisory key_id {:?} does not name the signer)",
+                    d.reason(),
+                    o.key_id()
+                )
+            }
+            _ => d.reason(),
+        },
+        nonce: op.map(|o| o.nonce().to_string()),
+        at: now,
+    }
+}

@@ -1,0 +1,266 @@
+//! `reconcile::execute`: runs one gate-allowed action against PVE under the
+//! write-ahead protocol of DESIGN §4.
+//!
+//! Owns: the executors (power, config, destroy, rollback, key rotation).
+//! Trusts: the gate (it only receives [`Allowed`] values), PVE task status.
+//!
+//! Protocol for every mutation, each step durable before the next:
+//!
+//! ```text
+//! Intent ─→ [NonceConsumed, signed ops only] ─→ PVE call ─→ TaskStarted(upid)
+//!        ─→ wait for the task ─→ Outcome
+//! ```
+//!
+//! The intent comes first so that a crash at any later instant leaves an
+//! in-flight record for recovery. The nonce is consumed after the intent and
+//! before the call: a crash between the two leaves the op unexecuted *and*
+//! unconsumed (still queued), so it runs once on the next pass; a crash after
+//! consumption never runs it again. PVE calls that mutate are never retried
+//! here; a failed benign action is re-planned by the next pass, a failed
+//! signed op is terminal for that signature.
+
+use super::action::ActionOp;
+use super::gate::Allowed;
+use crate::authz::Signers;
+use crate::config::Config;
+use crate::journal::{Journal, JournalError, OutcomeKind, Record};
+use crate::proxmox::{Client, ConfigChange, GuestRef, PveError, Upid};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long to wait for a power state to settle after a successful task
+/// (HA-managed guests only *request* the change).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+const SETTLE_POLL: Duration = Duration::from_millis(200);
+
+/// The result of one execution, as the pass reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub succeeded: bool,
+    pub detail: String,
+}
+
+impl Executed {
+    fn ok(detail: impl Into<String>) -> Executed {
+        Executed {
+            succeeded: true,
+            detail: detail.into(),
+        }
+    }
+
+    fn failed(detail: impl Into<String>) -> Executed {
+        Executed {
+            succeeded: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What an executor needs besides the action.
+pub struct ExecEnv<'a> {
+    pub client: &'a Client,
+    pub journal: &'a Journal,
+    pub config: &'a Config,
+}
+
+/// Executes `allowed` on `target` (None only for host-scoped ops).
+/// A journal error here is fatal for the process (the journal module exits
+/// on write/sync failure); other errors become a failed outcome.
+pub fn execute(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    target: Option<&GuestRef>,
+    op_id: &str,
+) -> Result<Executed, JournalError> {
+    let action = allowed.action();
+    let nonce = allowed.authorization().map(|op| op.nonce().to_string());
+    env.journal.append(Record::Intent {
+        op_id: op_id.to_string(),
+        vmid: action.vmid,
+        op: action.op.name().to_string(),
+        params: action.op.params(),
+        source: action.source.as_str().to_string(),
+        idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
+        nonce: nonce.clone(),
+    })?;
+    if let Some(op) = allowed.authorization() {
+        env.journal.append(Record::NonceConsumed {
+            nonce: op.nonce().to_string(),
+            expires_at: op.expires_at(),
+            op_id: op_id.to_string(),
+        })?;
+    }
+    let result = match (&action.op, target) {
+        (ActionOp::KeyRotation { lines }, _) => rotate_signers(env, lines, nonce.as_deref()),
+        (_, None) => Ok(Executed::failed("guest not found on this host")),
+        (op, Some(guest)) => run_on_guest(env, op, guest, op_id),
+    }?;
+    env.journal.append(Record::Outcome {
+        op_id: op_id.to_string(),
+        outcome: if result.succeeded {
+            OutcomeKind::Succeeded
+        } else {
+            OutcomeKind::Failed
+        },
+        detail: result.detail.clone(),
+    })?;
+    Ok(result)
+}
+
+fn run_on_guest(
+    env: &ExecEnv<'_>,
+    op: &ActionOp,
+    guest: &GuestRef,
+    op_id: &str,
+) -> Result<Executed, JournalError> {
+    let c = env.client;
+    let started = match op {
+        ActionOp::Start => c.start(guest).map(Some),
+        ActionOp::Stop => c
+            .shutdown(guest, env.config.proxmox.task_timeout.as_secs())
+            .map(Some),
+        ActionOp::Restart => c.reboot(guest).map(Some),
+        ActionOp::SetConfig {
+            cores,
+            memory_mib,
+            description,
+        } => set_config(c, guest, *cores, *memory_mib, description.clone()),
+        ActionOp::GuestDestroy { purge } => c.destroy(guest, *purge).map(Some),
+        ActionOp::RestoreOverwrite { snapshot } => c.rollback(guest, snapshot).map(Some),
+        ActionOp::KeyRotation { .. } => return Ok(Executed::failed("not a guest op")),
+    };
+    let upid = match started {
+        Ok(Some(upid)) => upid,
+        Ok(None) => return Ok(Executed::ok("applied")),
+        Err(e) => return Ok(Executed::failed(e.to_string())),
+    };
+    env.journal.append(Record::TaskStarted {
+        op_id: op_id.to_string(),
+        upid: upid.as_str().to_string(),
+    })?;
+    Ok(wait_and_settle(env, op, guest, &upid))
+}
+
+fn set_config(
+    c: &Client,
+    guest: &GuestRef,
+    cores: Option<u64>,
+    memory_mib: Option<u64>,
+    description: Option<String>,
+) -> Result<Option<Upid>, PveError> {
+    let current = c.config(guest)?;
+    if let Some(lock) = &current.lock {
+        return Err(PveError::Locked { lock: lock.clone() });
+    }
+    let cores = cores
+        .map(u32::try_from)
+        .transpose()
+        .map_err(|_| PveError::InvalidRequest("cores out of range"))?;
+    let change = ConfigChange {
+        cores,
+        memory_mib,
+        description,
+        delete: Vec::new(),
+    };
+    c.set_config(guest, &change, &current.digest)
+}
+
+fn wait_and_settle(env: &ExecEnv<'_>, op: &ActionOp, guest: &GuestRef, upid: &Upid) -> Executed {
+    let outcome = match env.client.wait_task(upid, env.config.proxmox.task_timeout) {
+        Ok(o) => o,
+        Err(e) => return Executed::failed(e.to_string()),
+    };
+    let want_running = match op {
+        ActionOp::Start | ActionOp::Restart => Some(true),
+        ActionOp::Stop => Some(false),
+        _ => None,
+    };
+    let Some(want_running) = want_running else {
+        return Executed::ok(format!("task {}", outcome.exitstatus));
+    };
+    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        match env.client.status(guest) {
+            Ok(s) if s.is_running() == want_running => {
+                return Executed::ok(format!("task {}", outcome.exitstatus));
+            }
+            Ok(s) if std::time::Instant::now() >= deadline => {
+                return Executed::failed(format!(
+                    "task {} but the guest is {} (HA-managed guests only request a change)",
+                    outcome.exitstatus, s.status
+                ));
+            }
+            Ok(_) => std::thread::sleep(SETTLE_POLL),
+            Err(e) => return Executed::failed(format!("task ok, state unreadable: {e}")),
+        }
+    }
+}
+
+/// `key_rotation`: atomically replaces the operational signer file. The
+/// recovery file is never touched. The new lines are checked exactly as the
+/// verifier will read them, before anything is written.
+fn rotate_signers(
+    env: &ExecEnv<'_>,
+    lines: &[String],
+    nonce: Option<&str>,
+) -> Result<Executed, JournalError> {
+    let Some(path) = env.config.authz.operational_signers.as_deref() else {
+        return Ok(Executed::failed(
+            "authz.operational_signers is not configured",
+        ));
+    };
+    let parsed = match Signers::parse_operational_lines(lines) {
+        Ok(p) => p,
+        Err(e) => return Ok(Executed::failed(format!("new signer set invalid: {e}"))),
+    };
+    if let Ok(current) = Signers::load(&env.config.authz)
+        && let Err(e) = current.check_no_recovery_keys(&parsed)
+    {
+        return Ok(Executed::failed(format!("new signer set invalid: {e}")));
+    }
+    let mut text = String::from("# operational signers, written by a signed key_rotation\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if let Err(e) = write_atomically(path, text.as_bytes()) {
+        return Ok(Executed::failed(format!(
+            "cannot rewrite {}: {e}",
+            path.display()
+        )));
+    }
+    env.journal.append(Record::SignersRotated {
+        lines: lines.to_vec(),
+        nonce: nonce.unwrap_or_default().to_string(),
+    })?;
+    Ok(Executed::ok(format!(
+        "{} operational signer line(s) in force",
+        lines.len()
+    )))
+}
+
+/// temp file in the same directory, fsync, rename, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mode = std::fs::metadata(path).map(|m| m.permissions());
+        if let Ok(perm) = mode {
+            f.set_permissions(perm)?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -17,6 +17,7 @@ pub mod authz;
 pub mod base64;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod hub;
 pub mod journal;

@@ -95,7 +95,7 @@ pub(super) fn valid_doc(op: &VerifiedOp) -> Value {
     })
 }
 
-fn rejected_doc(r: &Rejected) -> Value {
+pub(super) fn rejected_doc(r: &Rejected) -> Value {
     let (op, host, guest) = match &r.op {
         Some(f) => (json!(f.op), json!(f.host_id), json!(f.guest_id)),
         None => (Value::Null, Value::Null, Value::Null),
@@ -113,7 +113,7 @@ fn rejected_doc(r: &Rejected) -> Value {
     })
 }
 
-fn unreadable() -> Value {
+pub(super) fn unreadable() -> Value {
     json!({
         "valid": false, "error": "malformed", "op": null, "host_id": null,
         "guest_id": null, "signer": null, "role": null, "key_fingerprint": null,

@@ -38,6 +38,7 @@ pub mod lanes;
 pub mod normalize;
 pub mod pending;
 pub mod plan;
+pub mod queue;
 pub mod recover;
 pub mod report;
 pub mod signed;

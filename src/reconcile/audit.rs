@@ -9,9 +9,11 @@
 use crate::journal::{DecisionRecord, Journal, JournalError, Record};
 use crate::logging::AUDIT_TARGET;
 
-/// Logs `record` on the audit target and, when a journal is open for
-/// writing, appends it.
+/// Logs `record` on the audit target and appends it to the journal. A
+/// read-only pass (`--plan`, `--pending`, `journal` None) decides nothing
+/// for real, so it writes no audit line either.
 pub fn record(journal: Option<&Journal>, record: DecisionRecord) -> Result<(), JournalError> {
+    let Some(journal) = journal else { return Ok(()) };
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
     log::info!(
         target: AUDIT_TARGET,
@@ -26,8 +28,5 @@ pub fn record(journal: Option<&Journal>, record: DecisionRecord) -> Result<(), J
         opt(&record.nonce),
         record.reason,
     );
-    match journal {
-        Some(j) => j.append(Record::Decision(record)).map(|_| ()),
-        None => Ok(()),
-    }
+    journal.append(Record::Decision(record)).map(|_| ())
 }

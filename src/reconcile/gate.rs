@@ -17,7 +17,7 @@
 //! - The decision is a pure function of its inputs; recording it (journal +
 //!   audit line) is the caller's job and never changes it.
 
-use super::action::{Action, Source};
+use super::action::Action;
 use super::classify::{AgentContext, classify};
 use crate::authz::{OpClass, Role, VerifiedOp};
 use crate::journal::Provenance;
@@ -198,10 +198,4 @@ pub fn binds(op: &VerifiedOp, action: &Action, host_id: &str) -> bool {
         && op.host_id() == host_id
         && guest_matches
         && *op.params() == action.op.params()
-}
-
-/// Whether an action came from outside the agent (and so can never carry
-/// agent provenance).
-pub fn is_external(source: Source) -> bool {
-    !matches!(source, Source::Agent)
 }

@@ -167,28 +167,10 @@ fn offset_seconds(s: &[u8], at: usize) -> Result<i64, Rfc3339Error> {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (the form `canonical_blob` writes).
-///
-/// Self-contained (Hinnant's civil-from-days) so the blob format depends
-/// only on this module, and round-trips through [`parse`] (tested).
+/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (the form `canonical_blob` writes);
+/// round-trips through [`parse`] (tested).
 pub fn format_utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    crate::time::format_rfc3339(unix)
 }
 
 #[cfg(test)]

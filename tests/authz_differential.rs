@@ -16,25 +16,16 @@ mod sshkeys;
 
 use felhom_agent::authz::{self, NAMESPACE, Signers, VerifyPolicy, rfc3339};
 use sshkeys::{Key, TempDir, keygen, reference_verify, sign, write_allowed_signers};
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// 2026-06-15T12:00:00Z, and the same instant for `-Overify-time`.
 const NOW: i64 = 1_781_524_800;
 const VERIFY_TIME: &str = "20260615120000Z";
 const CASES: usize = 240;
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }

@@ -14,6 +14,9 @@
 use felhom_agent::proxmox::decode::*;
 use felhom_agent::proxmox::{Kind, PveError};
 use serde_json::{Value, json};
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const SEEDS: &[&str] = &[
     r#"{"data": [{"id": "qemu/100", "type": "qemu", "node": "pve1", "name": "vm100", "vmid": 100, "status": "running", "template": 0, "cpu": 0.02, "mem": 67108864, "memhost": 67108864, "disk": 0, "diskread": 0, "diskwrite": 0, "netin": 0, "netout": 0, "maxdisk": 0, "maxmem": 536870912, "maxcpu": 1, "uptime": 1}, {"id": "lxc/102", "type": "lxc", "node": "pve1", "name": "ct102", "vmid": 102, "status": "running", "template": 0, "maxcpu": 1, "maxmem": 268435456, "maxdisk": 8589934592, "cpu": 0, "mem": 0, "disk": 0, "uptime": 1, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0, "lock": "backup", "hastate": "started"}]}"#,
@@ -31,23 +34,6 @@ const SEEDS: &[&str] = &[
 
 /// Bytes that keep a mutation close to JSON.
 const JSON_BYTES: &[u8] = b"{}[]\",:0-9.enul \\";
-
-/// splitmix64: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn mutate_bytes(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut b = input.to_vec();

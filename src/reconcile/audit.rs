@@ -13,7 +13,9 @@ use crate::logging::AUDIT_TARGET;
 /// read-only pass (`--plan`, `--pending`, `journal` None) decides nothing
 /// for real, so it writes no audit line either.
 pub fn record(journal: Option<&Journal>, record: DecisionRecord) -> Result<(), JournalError> {
-    let Some(journal) = journal else { return Ok(()) };
+    let Some(journal) = journal else {
+        return Ok(());
+    };
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
     log::info!(
         target: AUDIT_TARGET,

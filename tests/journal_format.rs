@@ -368,6 +368,42 @@ fn records_round_trip_and_decoding_is_strict() {
     assert!(Record::decode(br#"{"type":"generation_applied","generation":1,"extra":1}"#).is_err());
     assert!(Record::decode(br#"{"type":"unknown"}"#).is_err());
     assert!(
+        Record::decode(br#"{"generation":1,"type":"generation_applied"}"#).is_err(),
+        "type first"
+    );
+    assert!(
+        Record::decode(br#"{"type":"generation_applied"}"#).is_err(),
+        "missing field"
+    );
+    assert!(
+        Record::decode(br#"{"type":"generation_applied","generation":1},"outcome":{"op_id":"a"}"#)
+            .is_err(),
+        "no second outer member"
+    );
+    assert!(Record::decode(br#"{"type":"generation_applied","generation":1}x"#).is_err());
+    assert_eq!(
+        Record::decode(br#"{"type":"generation_applied","generation":1}"#).unwrap(),
+        Record::GenerationApplied { generation: 1 }
+    );
+    let d = Record::Decision(journal::DecisionRecord {
+        decision: "refused".into(),
+        op: "guest_destroy".into(),
+        class: "destructive".into(),
+        vmid: None,
+        source: "job".into(),
+        signer: Some("ops".into()),
+        role: Some("operational".into()),
+        reason: "replay".into(),
+        nonce: Some("n".into()),
+        at: 1,
+    });
+    let text = String::from_utf8(d.encode().unwrap()).unwrap();
+    assert!(
+        text.starts_with(r#"{"type":"decision","decision":"refused","#),
+        "{text}"
+    );
+    assert_eq!(Record::decode(text.as_bytes()).unwrap(), d);
+    assert!(
         Record::decode(br#"{"type":"outcome","op_id":"a","outcome":"maybe","detail":""}"#).is_err()
     );
     let big = Record::SignersRotated {

@@ -216,7 +216,7 @@ fn every_crash_point_of_concurrent_appends_recovers_every_acknowledged_record_in
         for p in prefix_lengths(&pending) {
             let mut image = durable.clone();
             image.extend_from_slice(&pending[..p]);
-            recover_and_check(&work, &image, &acked, &order, states % 16 == 0);
+            recover_and_check(&work, &image, &acked, &order, states.is_multiple_of(16));
             states += 1;
             if p == pending.len() {
                 continue;

@@ -44,7 +44,7 @@ pub use compact::COMPACT_MIN_BYTES;
 pub use error::{DamageReason, JournalError};
 pub use handle::Journal;
 pub use index::{InFlight, Index, KeyState, Provenance, QueuedOp};
-pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record};
+pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError};
 
 use std::io::Read;
 use std::path::Path;

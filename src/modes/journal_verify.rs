@@ -15,6 +15,12 @@ pub fn run(ctx: &Context) -> u8 {
     let result = if path.exists() {
         journal::verify_file(&path)
     } else {
+        if !ctx.json {
+            println!(
+                "no journal yet at {} (created at the first mutating start)",
+                path.display()
+            );
+        }
         Ok(VerifyReport {
             records: 0,
             torn_tail: None,

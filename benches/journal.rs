@@ -1,0 +1,219 @@
+//! Journal budget (DESIGN §9), every figure against a reference measured in
+//! the same run on the same file system (files under `target/bench-journal`):
+//! - one appender (record + fdatasync) vs raw `write + fdatasync` of the
+//!   same frame size: budget >= 0.9x;
+//! - 64 concurrent appenders (group commit) vs one appender: budget >= 8x;
+//! - replay of a 1,000,000-record journal: budget < 2 s;
+//! - file size after compaction vs the live state's record bytes.
+
+use felhom_agent::journal::format::{self, Header};
+use felhom_agent::journal::{self, DecisionRecord, Journal, OutcomeKind, Record};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SINGLE_APPENDS: u32 = 400;
+const LANES: u32 = 64;
+const APPENDS_PER_LANE: u32 = 200;
+const REPLAY_RECORDS: u64 = 1_000_000;
+
+fn bench_dir(name: &str) -> PathBuf {
+    let dir = Path::new("target").join("bench-journal").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        println!("cannot create {}: {e}", dir.display());
+    }
+    dir
+}
+
+fn intent(n: u64) -> Record {
+    Record::Intent {
+        op_id: format!("op-{n:012}"),
+        vmid: 9000 + (n % 500) as u32,
+        op: "start".into(),
+        params: serde_json::json!({"cores": 2}),
+        source: "desired_state".into(),
+        idempotency_key: format!("gen-12/vm-{}/start/{n}", 9000 + n % 500),
+        nonce: None,
+    }
+}
+
+fn per_sec(count: u64, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// Raw `write + fdatasync` of `size`-byte buffers, appended.
+fn raw_rate(dir: &Path, size: usize, count: u32) -> Result<f64, std::io::Error> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("raw"))?;
+    let buf = vec![b'x'; size];
+    let start = Instant::now();
+    for _ in 0..count {
+        f.write_all(&buf)?;
+        f.sync_data()?;
+    }
+    Ok(per_sec(u64::from(count), start.elapsed()))
+}
+
+fn single_rate(dir: &Path) -> Result<f64, journal::JournalError> {
+    let j = Journal::open(dir, Duration::from_secs(5))?;
+    let start = Instant::now();
+    for n in 0..u64::from(SINGLE_APPENDS) {
+        j.append(intent(n))?;
+    }
+    Ok(per_sec(u64::from(SINGLE_APPENDS), start.elapsed()))
+}
+
+fn concurrent_rate(dir: &Path) -> Result<f64, journal::JournalError> {
+    let j = Arc::new(Journal::open(dir, Duration::from_secs(5))?);
+    let start = Instant::now();
+    let lanes: Vec<_> = (0..LANES)
+        .map(|lane| {
+            let j = j.clone();
+            std::thread::spawn(move || -> Result<(), journal::JournalError> {
+                for i in 0..APPENDS_PER_LANE {
+                    j.append(intent(u64::from(lane) * 1_000_000 + u64::from(i)))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for lane in lanes {
+        match lane.join() {
+            Ok(r) => r?,
+            Err(_) => println!("an appender thread panicked"),
+        }
+    }
+    Ok(per_sec(
+        u64::from(LANES * APPENDS_PER_LANE),
+        start.elapsed(),
+    ))
+}
+
+/// The n-th record of the replay journal: a lane's intent, its task id and
+/// outcome, a decision; one in 50 consumes a nonce.
+fn replay_record(n: u64) -> Record {
+    let op_id = format!("op-{:012}", n / 4);
+    match n % 4 {
+        0 => intent(n / 4),
+        1 => Record::TaskStarted {
+            op_id,
+            upid: format!("UPID:pve:{n:08X}:0001:65000000:qmstart:9001:root@pam:"),
+        },
+        2 if n % 200 == 2 => Record::NonceConsumed {
+            nonce: format!("nonce-{n}"),
+            expires_at: i64::MAX,
+            op_id,
+        },
+        2 => Record::Outcome {
+            op_id,
+            outcome: OutcomeKind::Succeeded,
+            detail: "OK".into(),
+        },
+        _ => Record::Decision(DecisionRecord {
+            decision: "allowed".into(),
+            op: "start".into(),
+            class: "benign".into(),
+            vmid: Some(9001),
+            source: "desired_state".into(),
+            signer: None,
+            role: None,
+            reason: "benign".into(),
+            nonce: None,
+            at: 1_760_000_000,
+        }),
+    }
+}
+
+/// Writes a 1,000,000-record journal directly in the file format.
+fn write_replay_journal(dir: &Path) -> Result<u64, Box<dyn std::error::Error>> {
+    let header = Header {
+        salt: [7u8; 16],
+        first_seq: 1,
+        prev_head: [0u8; 32],
+    };
+    let mut bytes = header.encode().to_vec();
+    for n in 0..REPLAY_RECORDS {
+        format::encode_frame(&mut bytes, &header.salt, n + 1, &replay_record(n).encode()?);
+    }
+    std::fs::write(dir.join(journal::JOURNAL_FILE), &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+fn live_bytes(index: &journal::Index) -> u64 {
+    index
+        .live_records(felhom_agent::time::now_unix())
+        .iter()
+        .filter_map(|r| r.encode().ok())
+        .map(|p| p.len() as u64)
+        .sum()
+}
+
+fn report(name: &str, figure: f64, reference: f64, budget: &str, ok: bool) {
+    println!(
+        "{name:<44} {figure:>10.1}/s  reference {reference:>10.1}/s  ratio {:>6.2}x  budget {budget}  {}",
+        figure / reference.max(1e-9),
+        if ok { "ok" } else { "OVER BUDGET" }
+    );
+}
+
+fn run_all() -> Result<(), Box<dyn std::error::Error>> {
+    let size = intent(0).encode()?.len() + format::FRAME_OVERHEAD;
+    let raw = raw_rate(&bench_dir("raw"), size, SINGLE_APPENDS)?;
+    let single = single_rate(&bench_dir("single"))?;
+    report(
+        "append+fdatasync vs raw write+fdatasync",
+        single,
+        raw,
+        ">= 0.9x",
+        single >= 0.9 * raw,
+    );
+    let many = concurrent_rate(&bench_dir("lanes"))?;
+    report(
+        "64 lanes (group commit) vs 1 lane",
+        many,
+        single,
+        ">= 8x",
+        many >= 8.0 * single,
+    );
+
+    let dir = bench_dir("replay");
+    let file_bytes = write_replay_journal(&dir)?;
+    let start = Instant::now();
+    let index = journal::open_read_only(&dir)?;
+    let took = start.elapsed();
+    if index.records != REPLAY_RECORDS {
+        println!(
+            "replay saw {} records, expected {REPLAY_RECORDS}",
+            index.records
+        );
+    }
+    println!(
+        "replay of {REPLAY_RECORDS} records ({file_bytes} bytes)     {:>10.3} s  budget < 2 s  {}",
+        took.as_secs_f64(),
+        if took < Duration::from_secs(2) {
+            "ok"
+        } else {
+            "OVER BUDGET"
+        }
+    );
+    let j = Journal::open(&dir, Duration::from_secs(5))?;
+    j.compact()?;
+    let live = live_bytes(&j.index());
+    println!(
+        "compaction: {file_bytes} -> {} bytes; live state {live} bytes of records; file/live {:.2}x",
+        j.file_len(),
+        j.file_len() as f64 / live.max(1) as f64
+    );
+    Ok(())
+}
+
+pub fn run() {
+    if let Err(e) = run_all() {
+        println!("journal bench failed: {e}");
+    }
+}

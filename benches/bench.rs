@@ -6,13 +6,14 @@
 //!     cargo bench --offline -- journal     # sections whose name contains "journal"
 
 mod authz;
+mod journal;
 
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let sections: &[(&str, fn())] = &[("authz", authz::run)];
+    let sections: &[(&str, fn())] = &[("authz", authz::run), ("journal", journal::run)];
     for (name, run) in sections {
         if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
             println!("== {name}");

@@ -7,99 +7,11 @@
     clippy::indexing_slicing
 )]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::{Fixture, bin, text};
 
-const SECRET: &str = "9d2c7f00-aaaa-4bbb-8ccc-SECRETPART123";
-const HUB_KEY: &str = "hubkey-SECRETHUB-0001";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_felhom-agent"));
-    for var in [
-        "FELHOM_AGENT_CONFIG",
-        "FELHOM_AGENT_LOG",
-        "STATE_DIRECTORY",
-        "CREDENTIALS_DIRECTORY",
-        "NOTIFY_SOCKET",
-        "JOURNAL_STREAM",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
-struct Fixture {
-    dir: PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-impl Fixture {
-    fn new(tag: &str) -> Fixture {
-        let dir = std::env::temp_dir().join(format!("felhom-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("state")).unwrap();
-        let f = Fixture { dir };
-        f.write_secret("pve-token", &format!("agent@pve!felhom={SECRET}\n"), 0o600);
-        f.write_secret("hub-key", HUB_KEY, 0o600);
-        for name in ["operational.allowed_signers", "recovery.allowed_signers"] {
-            std::fs::copy(manifest_dir().join("dist").join(name), f.dir.join(name)).unwrap();
-        }
-        f
-    }
-
-    fn write_secret(&self, name: &str, content: &str, mode: u32) {
-        let p = self.dir.join(name);
-        std::fs::write(&p, content).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    /// The shipped example config, pointed at this fixture's files.
-    fn example(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(manifest_dir().join("dist/agent.json")).unwrap();
-        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let p = |n: &str| self.dir.join(n).display().to_string();
-        v["state_dir"] = p("state").into();
-        v["proxmox"]["token_file"] = p("pve-token").into();
-        v["proxmox"]["tls"]["ca_file"] = manifest_dir()
-            .join("tests/fixtures/test-ca.pem")
-            .display()
-            .to_string()
-            .into();
-        v["authz"]["operational_signers"] = p("operational.allowed_signers").into();
-        v["authz"]["recovery_signers"] = p("recovery.allowed_signers").into();
-        v["desired_state_file"] = p("desired-state.json").into();
-        v
-    }
-
-    fn run(&self, config: &serde_json::Value, args: &[&str]) -> Output {
-        let path = self.dir.join("agent.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-        bin()
-            .arg("--config")
-            .arg(&path)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+const SECRET: &str = fixture::TOKEN_SECRET;
 
 #[test]
 fn help_and_version_exit_zero() {

@@ -143,7 +143,11 @@ impl ReconcileLoop<'_> {
         if let Err(e) = self.notifier.status(&status) {
             log::debug!("sd_notify STATUS failed: {e}");
         }
-        log::info!("{status}");
+        if output.report.actions.is_empty() && output.report.errors.is_empty() {
+            log::debug!("{status}");
+        } else {
+            log::info!("{status}");
+        }
         if !delete.is_empty()
             && let Some(tx) = &self.to_hub
         {

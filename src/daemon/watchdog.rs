@@ -88,11 +88,12 @@ mod tests {
         let limit = Duration::from_secs(10);
         let now = Instant::now();
         assert!(stalled(&[&a, &b], now, limit).is_empty());
-        let later = now + Duration::from_secs(11);
-        b.beat();
-        // b beat "now"; from 11 s later only a (older) and b (11 s) both count.
+        // Seen from 11 s on, neither has beaten within the limit.
+        let later = Instant::now() + Duration::from_secs(11);
         assert_eq!(stalled(&[&a, &b], later, limit), ["reconcile", "hub"]);
-        assert!(stalled(&[&b], Instant::now(), limit).is_empty());
+        // A beat 11 s "later" than a's last one leaves only a stalled.
+        *b.last.lock().unwrap() = later;
+        assert_eq!(stalled(&[&a, &b], later, limit), ["reconcile"]);
     }
 
     #[test]

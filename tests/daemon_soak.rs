@@ -126,7 +126,7 @@ fn a_minute_of_passes_against_a_randomly_failing_hub_grows_neither_memory_nor_fd
         std::thread::sleep(Duration::from_secs(1));
         tick += 1;
         daemon.assert_alive();
-        if tick % 7 == 0 {
+        if tick.is_multiple_of(7) {
             // Drift: a guest stopped behind the agent's back.
             let g = guests[(tick / 7) as usize % guests.len()];
             agent.pve.set_guest(g, "status", json!("stopped"));

@@ -137,6 +137,12 @@ impl Shared {
     }
 }
 
+/// Whether the hub's last envelope said `blocked: true` (remembered in the
+/// state directory across restarts). One-shot mutating modes may consult it.
+pub fn hub_blocked(state_dir: &std::path::Path) -> bool {
+    blocked::load(state_dir)
+}
+
 /// The exit code for a journal that cannot be opened or written.
 fn journal_exit(e: &JournalError) -> u8 {
     log::error!("journal: {e}");

@@ -34,12 +34,6 @@ pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
     }
 }
 
-/// Modes whose capability has not landed yet say so and fail (exit 1).
-fn not_yet(what: &str) -> u8 {
-    log::error!("{what} is not available in this build yet");
-    crate::exit::FAILURE
-}
-
 /// How long mutating modes wait for the state lock (CONTRACT §6).
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 

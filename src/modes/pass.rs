@@ -15,11 +15,17 @@ pub fn run(ctx: &Context, kind: Kind) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // A block set by the hub (and remembered by the daemon) holds for
+    // one-shot passes too: no mutation until the hub clears it.
+    let blocked = crate::daemon::hub_blocked(&ctx.config.state_dir);
+    if blocked {
+        log::warn!("the hub has blocked this host: no mutation this pass");
+    }
     let mut tick = || {};
     let inputs = PassInputs {
         config: &ctx.config,
         client: &client,
-        blocked: false,
+        blocked,
         tick: &mut tick,
     };
     let output = match kind {

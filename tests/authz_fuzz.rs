@@ -17,29 +17,13 @@ mod sshkeys;
 use felhom_agent::authz::{self, NAMESPACE, Signers, VerifyPolicy, canonical_blob, fuzz};
 use serde_json::json;
 use sshkeys::{TempDir, keygen, sign};
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const ROUNDS: usize = 100_000;
 const NOW: i64 = 1_781_524_800;
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
 
 /// One to four mutations: bit flip, insert, delete, replace, truncate,
 /// splice with another seed, duplicate a chunk.

@@ -29,6 +29,9 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stub_hub::{Reply, StubHub};
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const RUN: Duration = Duration::from_secs(60);
 /// Samples before this are start-up (allocator and TLS warm-up).
@@ -37,17 +40,7 @@ const WARM_UP: Duration = Duration::from_secs(6);
 const RSS_TOLERANCE_KB: u64 = 2048;
 const FD_TOLERANCE: usize = 3;
 
-/// xorshift64*: deterministic noise for the hub's answers.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn pick(&mut self, n: u64) -> u64 {
         self.next() % n
     }

@@ -50,9 +50,7 @@ pub(super) fn verify_files(
             return Err(crate::exit::CONFIG);
         }
     };
-    let inputs = read_bounded(blob, authz::MAX_BLOB_LEN)
-        .and_then(|b| read_bounded(sig, authz::MAX_ARMORED_LEN).map(|s| (b, s)));
-    let (blob_bytes, sig_bytes) = match inputs {
+    let (blob_bytes, sig_bytes) = match read_inputs(blob, sig) {
         Ok(pair) => pair,
         Err(why) => {
             log::error!("{why}");
@@ -69,8 +67,14 @@ pub(super) fn verify_files(
     }
 }
 
+/// BLOB and SIG, each bounded by its format's limit.
+pub(super) fn read_inputs(blob: &Path, sig: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let blob = read_bounded(blob, authz::MAX_BLOB_LEN)?;
+    Ok((blob, read_bounded(sig, authz::MAX_ARMORED_LEN)?))
+}
+
 /// Reads at most `max` bytes; a larger or unreadable file is an error text.
-pub(super) fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(u64::try_from(max).unwrap_or(u64::MAX) + 1)

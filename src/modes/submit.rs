@@ -7,8 +7,8 @@
 //! is held past the wait; 78 when the signer files are invalid.
 
 use super::Context;
-use super::check_op::{print_verdict, read_bounded, rejected_doc, unreadable, valid_doc};
-use crate::authz::{self, Signers};
+use super::check_op::{print_verdict, read_inputs, rejected_doc, unreadable, valid_doc};
+use crate::authz::Signers;
 use crate::reconcile::queue::{self, Enqueued};
 use std::path::Path;
 
@@ -20,9 +20,7 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
             return crate::exit::CONFIG;
         }
     };
-    let inputs = read_bounded(blob, authz::MAX_BLOB_LEN)
-        .and_then(|b| read_bounded(sig, authz::MAX_ARMORED_LEN).map(|s| (b, s)));
-    let (blob_bytes, sig_bytes) = match inputs {
+    let (blob_bytes, sig_bytes) = match read_inputs(blob, sig) {
         Ok(pair) => pair,
         Err(why) => {
             log::error!("{why}");

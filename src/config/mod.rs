@@ -19,12 +19,16 @@
 
 mod json;
 mod secret;
+mod sections;
 mod url;
 
 pub use secret::{Secret, SecretError, read_secret_file};
 pub use url::{Endpoint, UrlError};
 
 use json::{Obj, PathError};
+use sections::{
+    absolute_path, name, parse_authz, parse_hub, parse_proxmox, seconds, validate_log_level,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -350,210 +354,6 @@ pub fn fingerprint_hex(fp: &[u8; 32]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn parse_proxmox(p: &mut Obj<'_>, env: &Env) -> Result<ProxmoxConfig, ConfigError> {
-    let endpoint_text = p.str("endpoint")?;
-    let endpoint =
-        Endpoint::parse(endpoint_text).map_err(|e| p.error("endpoint", &e.to_string()))?;
-    if !endpoint.is_https() {
-        return Err(p.error("endpoint", "must be an https:// URL").into());
-    }
-    let node = name(p, "node")?;
-    let token_name = p.str("token_file")?;
-    let token =
-        read_secret_file(token_name, env.credentials_directory.as_deref()).map_err(|error| {
-            ConfigError::Secret {
-                key: "proxmox.token_file",
-                error,
-            }
-        })?;
-    if !valid_token_shape(token.expose()) {
-        return Err(ConfigError::Secret {
-            key: "proxmox.token_file",
-            error: SecretError::Shape("expected USER@REALM!TOKENID=SECRET"),
-        });
-    }
-    let tls = parse_tls(&mut p.obj("tls")?)?;
-    let timeout = Duration::from_secs(seconds(p, "timeout_seconds", 30, 1)?);
-    let task_timeout = Duration::from_secs(seconds(p, "task_timeout_seconds", 600, 1)?);
-    p.finish()?;
-    Ok(ProxmoxConfig {
-        endpoint,
-        node,
-        token,
-        tls,
-        timeout,
-        task_timeout,
-    })
-}
-
-fn parse_tls(t: &mut Obj<'_>) -> Result<TlsTrust, ConfigError> {
-    let ca = t.opt_str("ca_file")?;
-    let fp = t.opt_str("fingerprint")?;
-    let trust = match (ca, fp) {
-        (Some(ca), None) => TlsTrust::CaFile(absolute_path(t, "ca_file", ca)?),
-        (None, Some(fp)) => TlsTrust::Fingerprint(parse_fingerprint(fp).ok_or_else(|| {
-            t.error(
-                "fingerprint",
-                "expected 32 colon-separated hex bytes (openssl x509 -fingerprint -sha256)",
-            )
-        })?),
-        (Some(_), Some(_)) => {
-            return Err(t
-                .error("", "exactly one of ca_file or fingerprint, not both")
-                .into());
-        }
-        (None, None) => {
-            return Err(t
-                .error("", "exactly one of ca_file or fingerprint is required")
-                .into());
-        }
-    };
-    t.finish()?;
-    Ok(trust)
-}
-
-fn parse_authz(a: &mut Obj<'_>) -> Result<AuthzConfig, ConfigError> {
-    let d = AuthzConfig::default();
-    let signer_path = |a: &mut Obj<'_>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
-        match a.opt_str(key)? {
-            Some(p) => Ok(Some(absolute_path(a, key, p)?)),
-            None => Ok(None),
-        }
-    };
-    let operational_signers = signer_path(a, "operational_signers")?;
-    let recovery_signers = signer_path(a, "recovery_signers")?;
-    let clock_skew_seconds = seconds(a, "clock_skew_seconds", d.clock_skew_seconds, 0)?;
-    let max_validity_seconds = seconds(a, "max_validity_seconds", d.max_validity_seconds, 1)?;
-    let require_user_presence = a
-        .opt_bool("require_user_presence")?
-        .unwrap_or(d.require_user_presence);
-    a.finish()?;
-    Ok(AuthzConfig {
-        operational_signers,
-        recovery_signers,
-        clock_skew_seconds,
-        max_validity_seconds,
-        require_user_presence,
-    })
-}
-
-fn parse_hub(h: &mut Obj<'_>, env: &Env) -> Result<HubConfig, ConfigError> {
-    let url_text = h.str("url")?;
-    let url = Endpoint::parse(url_text).map_err(|e| h.error("url", &e.to_string()))?;
-    if !url.is_https() && !url.is_loopback() {
-        return Err(h
-            .error("url", "must be https:// unless the host is loopback")
-            .into());
-    }
-    let key_name = h.str("api_key_file")?;
-    let api_key =
-        read_secret_file(key_name, env.credentials_directory.as_deref()).map_err(|error| {
-            ConfigError::Secret {
-                key: "hub.api_key_file",
-                error,
-            }
-        })?;
-    if api_key.expose().is_empty() || !api_key.expose().bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::Secret {
-            key: "hub.api_key_file",
-            error: SecretError::Shape("expected one line of printable ASCII"),
-        });
-    }
-    let ca_file = match h.opt_str("ca_file")? {
-        Some(p) => absolute_path(h, "ca_file", p)?,
-        None => PathBuf::from(DEFAULT_HUB_CA),
-    };
-    let poll_seconds = seconds(h, "poll_seconds", 900, 1)?;
-    let timeout = Duration::from_secs(seconds(h, "timeout_seconds", 30, 1)?);
-    h.finish()?;
-    Ok(HubConfig {
-        url,
-        api_key,
-        ca_file,
-        poll_seconds,
-        timeout,
-    })
-}
-
-fn name(o: &mut Obj<'_>, key: &str) -> Result<String, ConfigError> {
-    let v = o.str(key)?;
-    let ok = !v.is_empty()
-        && v.len() <= MAX_NAME_LEN
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if !ok {
-        return Err(o
-            .error(
-                key,
-                "must be 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'",
-            )
-            .into());
-    }
-    Ok(v.to_string())
-}
-
-fn seconds(o: &mut Obj<'_>, key: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
-    let v = o.opt_u64(key)?.unwrap_or(default);
-    if v < min || v > MAX_SECONDS {
-        return Err(o
-            .error(key, &format!("must be between {min} and {MAX_SECONDS}"))
-            .into());
-    }
-    Ok(v)
-}
-
-fn absolute_path(o: &Obj<'_>, key: &str, p: &str) -> Result<PathBuf, ConfigError> {
-    if !p.starts_with('/') || p.contains('\0') {
-        return Err(o.error(key, "must be an absolute path").into());
-    }
-    Ok(PathBuf::from(p))
-}
-
-fn validate_log_level(o: &Obj<'_>, level: &str) -> Result<(), ConfigError> {
-    let ok = !level.is_empty()
-        && level.len() <= 256
-        && level
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_=:,-".contains(&b));
-    if !ok {
-        return Err(o
-            .error(
-                "log_level",
-                "not an env_logger filter (e.g. info, debug, audit=info)",
-            )
-            .into());
-    }
-    Ok(())
-}
-
-/// `USER@REALM!TOKENID=SECRET`; the token id and secret are non-empty.
-fn valid_token_shape(t: &str) -> bool {
-    let Some((id, secret)) = t.split_once('=') else {
-        return false;
-    };
-    let Some((user_realm, token_name)) = id.split_once('!') else {
-        return false;
-    };
-    let Some((user, realm)) = user_realm.split_once('@') else {
-        return false;
-    };
-    let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
-    printable(user) && printable(realm) && printable(token_name) && printable(secret)
-}
-
-fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let mut parts = s.split(':');
-    for slot in out.iter_mut() {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
 }
 
 /// serde_json appends " at line L column C"; we report those separately.

@@ -316,7 +316,7 @@ fn last_task_poll(log: &[(String, String)], from: usize, kind: &str, vmid: u32) 
         .skip(from)
         .filter(|(_, (_, p))| p.contains("/tasks/") && p.contains(&tag))
         .map(|(i, _)| i)
-        .last()
+        .next_back()
         .unwrap_or(from)
 }
 

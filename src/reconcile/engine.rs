@@ -473,7 +473,8 @@ fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
         signer: op.map(|o| o.signer().to_string()),
         role: op.map(|o| o.role().to_string()),
         reason: match op {
-            Some(o) if !o.key_id_matches_signer() => {
+            // An empty key_id (the `--pending` blobs) claims nothing.
+            Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {
                 format!(
                     "{} (advisory key_id {:?} does not name the signer)",
                     d.reason(),

@@ -179,6 +179,8 @@ impl Agent {
             dir,
         };
         a.write_config();
+        // An empty document: no guest managed until a test says otherwise.
+        a.write_desired(0, json!([]));
         a
     }
 

@@ -66,12 +66,22 @@ pub struct PassOutput {
     pub actual_read: bool,
 }
 
-/// Runs one pass. A journal error (a record that cannot be made durable)
-/// aborts the pass; the journal module has already stopped the process if
-/// the failure was an I/O error.
+/// Runs one pass with [`MAX_PARALLEL_GUESTS`] lanes. A journal error (a
+/// record that cannot be made durable) aborts the pass; the journal module
+/// has already stopped the process if the failure was an I/O error.
 pub fn run_pass(
     inputs: PassInputs<'_>,
     journal: JournalView<'_>,
+) -> Result<PassOutput, JournalError> {
+    run_pass_with_lanes(inputs, journal, MAX_PARALLEL_GUESTS)
+}
+
+/// [`run_pass`] with at most `max_parallel` (min 1) guests executing at
+/// once (the benchmark compares lanes against a single lane).
+pub fn run_pass_with_lanes(
+    inputs: PassInputs<'_>,
+    journal: JournalView<'_>,
+    max_parallel: usize,
 ) -> Result<PassOutput, JournalError> {
     let config = inputs.config;
     let writer = match &journal {
@@ -153,7 +163,17 @@ pub fn run_pass(
     }
     let pending = pending::items(&decisions, &config.host_id, now);
     let entries = match writer {
-        Some(j) => execute_allowed(decisions, &actual, config, inputs.client, j, inputs.tick)?,
+        Some(j) => execute_allowed(
+            decisions,
+            &actual,
+            ExecEnv {
+                client: inputs.client,
+                journal: j,
+                config,
+            },
+            max_parallel,
+            inputs.tick,
+        )?,
         None => decisions
             .iter()
             .map(|d| entry(d, Outcome::Planned, None))
@@ -326,9 +346,8 @@ fn new_op_id(vmid: u32) -> String {
 fn execute_allowed(
     decisions: Vec<Decision>,
     actual: &ActualState,
-    config: &Config,
-    client: &Client,
-    journal: &Journal,
+    env: ExecEnv<'_>,
+    max_parallel: usize,
     tick: &mut dyn FnMut(),
 ) -> Result<Vec<ActionEntry>, JournalError> {
     let mut entries: Vec<Option<ActionEntry>> = Vec::new();
@@ -350,11 +369,6 @@ fn execute_allowed(
             }
         }
     }
-    let env = ExecEnv {
-        client,
-        journal,
-        config,
-    };
     let exec = |vmid: u32, (i, allowed): (usize, gate::Allowed)| {
         let target = actual.guest_ref(vmid);
         let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
@@ -373,13 +387,8 @@ fn execute_allowed(
         }
     };
     let jobs: Vec<(u32, Vec<(usize, gate::Allowed)>)> = lanes_in.into_iter().collect();
-    let reports = lanes::run_pass_with_tick(
-        jobs,
-        MAX_PARALLEL_GUESTS,
-        &exec,
-        Duration::from_secs(1),
-        tick,
-    );
+    let reports =
+        lanes::run_pass_with_tick(jobs, max_parallel, &exec, Duration::from_secs(1), tick);
     let mut journal_error = None;
     for lane in reports {
         for outcome in lane.outcomes {
@@ -473,7 +482,8 @@ fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
         signer: op.map(|o| o.signer().to_string()),
         role: op.map(|o| o.role().to_string()),
         reason: match op {
-            Some(o) if !o.key_id_matches_signer() => {
+            // An empty key_id (the `--pending` blobs) claims nothing.
+            Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {
                 format!(
                     "{} (advisory key_id {:?} does not name the signer)",
                     d.reason(),

@@ -7,11 +7,15 @@
 //! - at most `max_parallel` jobs (hence guests) execute at once, so a host
 //!   with hundreds of guests does not open hundreds of PVE connections.
 //!
-//! Shape: [`run_pass`] spawns one scoped thread per vmid, fed by its own
+//! Shape: [`run_pass`] runs one scoped thread per vmid, fed by its own
 //! `std::sync::mpsc` channel; every result comes back on one shared
-//! channel. Scoped threads let `exec` borrow the engine's client and
-//! journal without `Arc`/`'static`. Jobs given twice for a vmid are merged
-//! into that vmid's one lane, in the order given.
+//! channel. A dispatcher thread starts a lane's thread only when one of the
+//! `max_parallel` permits is free, and the lane holds it until its last job
+//! is done, so at most `max_parallel` lane threads exist at once (memory
+//! stays flat on a host with hundreds of guests). Scoped threads let `exec`
+//! borrow the engine's client and journal without `Arc`/`'static`. Jobs
+//! given twice for a vmid are merged into that vmid's one lane, in the
+//! order given.
 //!
 //! Failure within a lane: `exec` returns [`Step::Continue`] or
 //! [`Step::StopLane`]. After `StopLane`, the lane's remaining jobs are not
@@ -95,33 +99,22 @@ where
     let permits = Semaphore::new(max_parallel.max(1));
     let (done_tx, done_rx) = mpsc::channel::<(usize, usize, JobOutcome<J, R>)>();
     thread::scope(|scope| {
-        let mut workers = Vec::new();
-        for (lane, (vmid, lane_jobs)) in lanes.into_iter().enumerate() {
-            let (job_tx, job_rx) = mpsc::channel::<(usize, J)>();
-            let done = done_tx.clone();
-            let permits = &permits;
-            let spawned = thread::Builder::new()
-                .name(format!("lane-{vmid}"))
-                .spawn_scoped(scope, move || {
-                    worker(vmid, lane, job_rx, done, permits, exec)
-                });
-            match spawned {
-                Ok(handle) => {
-                    workers.push(handle);
-                    for job in lane_jobs.into_iter().enumerate() {
-                        // A send fails only if the worker died; its jobs are then Lost.
-                        let _ = job_tx.send(job);
-                    }
-                }
-                Err(_) => {
-                    for (i, job) in lane_jobs.into_iter().enumerate() {
-                        let _ = done_tx.send((lane, i, JobOutcome::NoWorker(job)));
-                    }
-                }
+        let permits = &permits;
+        // The dispatcher starts a lane's thread only once a permit is free,
+        // so at most `max_parallel` lane threads exist at any time.
+        let dispatcher = thread::Builder::new()
+            .name("lanes".into())
+            .spawn_scoped(scope, move || {
+                dispatch(scope, lanes, permits, &done_tx, exec)
+            });
+        let workers = match dispatcher {
+            Ok(handle) => {
+                collect(&done_rx, &mut slots, every, tick);
+                handle.join().unwrap_or_default()
             }
-        }
-        drop(done_tx);
-        collect(&done_rx, &mut slots, every, tick);
+            // No dispatcher thread: nothing ran; every job stays `Lost`.
+            Err(_) => Vec::new(),
+        };
         // Joined here so a panicked worker is observed, not re-raised.
         for handle in workers {
             let _ = handle.join();
@@ -137,6 +130,51 @@ where
                 .collect(),
         })
         .collect()
+}
+
+type Done<J, R> = mpsc::Sender<(usize, usize, JobOutcome<J, R>)>;
+
+/// Starts one worker per lane, each holding a permit for its whole lane;
+/// returns the workers' handles for joining.
+fn dispatch<'scope, 'env, J, R, F>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    lanes: Vec<(u32, Vec<J>)>,
+    permits: &'scope Semaphore,
+    done_tx: &Done<J, R>,
+    exec: &'env F,
+) -> Vec<thread::ScopedJoinHandle<'scope, ()>>
+where
+    J: Send + 'scope,
+    R: Send + 'scope,
+    F: Fn(u32, J) -> Step<R> + Sync,
+{
+    let mut workers = Vec::new();
+    for (lane, (vmid, lane_jobs)) in lanes.into_iter().enumerate() {
+        let permit = permits.acquire();
+        let (job_tx, job_rx) = mpsc::channel::<(usize, J)>();
+        let done = done_tx.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("lane-{vmid}"))
+            .spawn_scoped(scope, move || {
+                let _permit = permit;
+                worker(vmid, lane, job_rx, done, exec)
+            });
+        match spawned {
+            Ok(handle) => {
+                workers.push(handle);
+                for job in lane_jobs.into_iter().enumerate() {
+                    // A send fails only if the worker died; its jobs are then Lost.
+                    let _ = job_tx.send(job);
+                }
+            }
+            Err(_) => {
+                for (i, job) in lane_jobs.into_iter().enumerate() {
+                    let _ = done_tx.send((lane, i, JobOutcome::NoWorker(job)));
+                }
+            }
+        }
+    }
+    workers
 }
 
 fn merge_by_vmid<J>(jobs: Vec<(u32, Vec<J>)>) -> Vec<(u32, Vec<J>)> {
@@ -174,7 +212,6 @@ fn worker<J, R, F>(
     lane: usize,
     jobs: mpsc::Receiver<(usize, J)>,
     done: mpsc::Sender<(usize, usize, JobOutcome<J, R>)>,
-    permits: &Semaphore,
     exec: &F,
 ) where
     F: Fn(u32, J) -> Step<R>,
@@ -184,7 +221,6 @@ fn worker<J, R, F>(
         let outcome = if stopped {
             JobOutcome::LaneStopped(job)
         } else {
-            let _permit = permits.acquire();
             match exec(vmid, job) {
                 Step::Continue(r) => JobOutcome::Ran(r),
                 Step::StopLane(r) => {

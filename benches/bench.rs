@@ -7,13 +7,18 @@
 
 mod authz;
 mod journal;
+mod reconcile;
 
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let sections: &[(&str, fn())] = &[("authz", authz::run), ("journal", journal::run)];
+    let sections: &[(&str, fn())] = &[
+        ("authz", authz::run),
+        ("journal", journal::run),
+        ("reconcile", reconcile::run),
+    ];
     for (name, run) in sections {
         if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
             println!("== {name}");

@@ -139,6 +139,7 @@ fn binary_pass(h: &Host) -> (i32, u64, &'static str) {
             .arg("--config")
             .arg(&h.config_path)
             .arg("--reconcile-now")
+            .envs(unit_environment())
             .env("FELHOM_AGENT_LOG", "warn")
             .stdout(Stdio::null())
             .output()
@@ -155,6 +156,7 @@ fn binary_pass(h: &Host) -> (i32, u64, &'static str) {
         .arg("--config")
         .arg(&h.config_path)
         .arg("--reconcile-now")
+        .envs(unit_environment())
         .env("FELHOM_AGENT_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -232,4 +234,17 @@ pub fn run() {
         );
     }
     println!("(writing pass exit {code2})");
+}
+
+/// The `Environment=` settings of the shipped unit, so memory is measured
+/// as systemd runs the agent.
+fn unit_environment() -> Vec<(String, String)> {
+    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/felhom-agent.service");
+    std::fs::read_to_string(unit)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Environment="))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

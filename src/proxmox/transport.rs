@@ -38,7 +38,15 @@ use crate::config::ProxmoxConfig;
 /// 8 MiB leaves room for large clusters and bounds memory per request.
 pub const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 /// PVE sends a handful of headers.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Per-connection read and write buffers. PVE answers and our form bodies
+/// are small; ureq's default (128 KiB per direction per connection) only
+/// costs memory.
+const IO_BUFFER_BYTES: usize = 16 * 1024;
+/// Idle connections kept: at least one per reconcile lane (8) plus the
+/// pass's own reads, so lanes reuse connections instead of a new TLS
+/// handshake for every request.
+const MAX_IDLE_CONNECTIONS: usize = 10;
 /// A LAN peer that has not accepted TCP in 10 s is down.
 pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads are tried this often in total on transient errors.
@@ -92,6 +100,10 @@ impl Transport {
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(cfg.timeout.min(MAX_CONNECT_TIMEOUT)))
             .max_response_header_size(MAX_HEADER_BYTES)
+            .input_buffer_size(IO_BUFFER_BYTES.max(MAX_HEADER_BYTES))
+            .output_buffer_size(IO_BUFFER_BYTES)
+            .max_idle_connections(MAX_IDLE_CONNECTIONS)
+            .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
             .user_agent(concat!("felhom-agent/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
             .build();

@@ -31,6 +31,7 @@ pub mod actual;
 pub mod audit;
 pub mod classify;
 pub mod desired;
+mod dispatch;
 pub mod engine;
 pub mod execute;
 pub mod gate;

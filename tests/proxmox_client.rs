@@ -13,44 +13,14 @@
 #[path = "support/fakepve.rs"]
 mod fakepve;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use felhom_agent::proxmox::{
-    Client, ConfigChange, ConfigKey, GuestRef, Kind, PveError, TaskState, Upid,
-};
+use felhom_agent::proxmox::{Client, ConfigChange, ConfigKey, Kind, PveError, TaskState, Upid};
 use serde_json::json;
 
-const TASK_DEADLINE: Duration = Duration::from_secs(30);
-
-fn pve() -> &'static fakepve::FakePve {
-    static PVE: OnceLock<fakepve::FakePve> = OnceLock::new();
-    PVE.get_or_init(fakepve::FakePve::start)
-}
-
-fn client() -> Client {
-    Client::new(&pve().proxmox_config()).unwrap()
-}
-
-fn secret() -> String {
-    let token = std::fs::read_to_string(&pve().token_file).unwrap();
-    token.trim().split_once('=').unwrap().1.to_string()
-}
-
-/// An error's Display and Debug never carry the token secret.
-fn assert_clean(e: &PveError) {
-    let s = secret();
-    assert!(!format!("{e}").contains(&s), "secret in Display: {e}");
-    assert!(!format!("{e:?}").contains(&s), "secret in Debug: {e:?}");
-}
-
-fn gref(vmid: u32, kind: Kind) -> GuestRef {
-    GuestRef {
-        vmid,
-        node: pve().node.clone(),
-        kind,
-    }
-}
+#[path = "support/pve_shared.rs"]
+mod pve_shared;
+use pve_shared::{TASK_DEADLINE, assert_clean, client, gref, pve};
 
 fn wait_ok(c: &Client, upid: &Upid) {
     let out = c.wait_task(upid, TASK_DEADLINE).unwrap();

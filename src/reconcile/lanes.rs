@@ -151,6 +151,7 @@ where
     let mut workers = Vec::new();
     for (lane, (vmid, lane_jobs)) in lanes.into_iter().enumerate() {
         let permit = permits.acquire();
+        join_finished(&mut workers);
         let (job_tx, job_rx) = mpsc::channel::<(usize, J)>();
         let done = done_tx.clone();
         let spawned = thread::Builder::new()
@@ -175,6 +176,20 @@ where
         }
     }
     workers
+}
+
+/// Joins the workers that have ended. A scoped thread's stack is released
+/// only when it is joined, so without this every lane of a pass would keep
+/// its stack until the pass ends (memory growing with the guest count).
+fn join_finished(workers: &mut Vec<thread::ScopedJoinHandle<'_, ()>>) {
+    let mut i = 0;
+    while i < workers.len() {
+        if workers.get(i).is_some_and(|h| h.is_finished()) {
+            let _ = workers.swap_remove(i).join();
+        } else {
+            i += 1;
+        }
+    }
 }
 
 fn merge_by_vmid<J>(jobs: Vec<(u32, Vec<J>)>) -> Vec<(u32, Vec<J>)> {

@@ -29,7 +29,12 @@ pub struct Journal {
     pub(super) path: PathBuf,
     pub(super) fs: Arc<dyn Fs>,
     pub(super) state: Mutex<State>,
+    /// Signalled after every flush (compaction waits on it).
     pub(super) flushed: Condvar,
+    /// Appenders wait on the condvar of their batch's parity, so a finished
+    /// flush wakes only the appenders it made durable (plus one appender of
+    /// the next batch, to flush it), not every waiting thread.
+    pub(super) batch_done: [Condvar; 2],
     pub(super) sink: Mutex<Box<dyn JournalFile>>,
     _lock: StateLock,
 }
@@ -41,6 +46,8 @@ pub(super) struct State {
     pub chain_head: Hash,
     pub pending: Vec<u8>,
     pub flushing: bool,
+    /// The batch number of the frames in `pending` (the next flush).
+    pub batch: u64,
     pub index: Index,
     /// Bytes in the file, durable.
     pub file_len: u64,
@@ -90,6 +97,7 @@ impl Journal {
             fs,
             state: Mutex::new(state),
             flushed: Condvar::new(),
+            batch_done: [Condvar::new(), Condvar::new()],
             sink: Mutex::new(sink),
             _lock: lock,
         })
@@ -141,6 +149,7 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
         chain_head: summary.chain_head,
         pending: Vec::new(),
         flushing: false,
+        batch: 0,
         index,
         file_len: summary.valid_len,
         base_len: summary.valid_len,

@@ -46,7 +46,7 @@ impl Journal {
                 return Ok(seq);
             }
             if st.flushing {
-                st = match self.batch_done[parity(my_batch)].wait(st) {
+                st = match self.batch_cv(my_batch).wait(st) {
                     Ok(g) => g,
                     Err(_) => fatal_io(
                         "wait",
@@ -69,12 +69,22 @@ impl Journal {
                 .file_len
                 .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
             st.flushing = false;
-            self.batch_done[parity(flushed_batch)].notify_all();
+            self.batch_cv(flushed_batch).notify_all();
             if !st.pending.is_empty() {
                 // Someone of the next batch flushes it; waking one is enough.
-                self.batch_done[parity(st.batch)].notify_one();
+                self.batch_cv(st.batch).notify_one();
             }
             self.flushed.notify_all();
+        }
+    }
+
+    /// The condvar of a batch. At most two batches are live (one being
+    /// flushed, one filling), so the batch number's parity tells them apart.
+    fn batch_cv(&self, batch: u64) -> &std::sync::Condvar {
+        if batch % 2 == 1 {
+            &self.batch_odd
+        } else {
+            &self.batch_even
         }
     }
 
@@ -88,10 +98,4 @@ impl Journal {
             fatal_io("fdatasync", &self.path, &e);
         }
     }
-}
-
-/// Which of the two batch condvars a batch number uses. At most two batches
-/// are live (one being flushed, one filling), so parity tells them apart.
-fn parity(batch: u64) -> usize {
-    usize::from(batch % 2 == 1)
 }

@@ -34,7 +34,8 @@ pub struct Journal {
     /// Appenders wait on the condvar of their batch's parity, so a finished
     /// flush wakes only the appenders it made durable (plus one appender of
     /// the next batch, to flush it), not every waiting thread.
-    pub(super) batch_done: [Condvar; 2],
+    pub(super) batch_even: Condvar,
+    pub(super) batch_odd: Condvar,
     pub(super) sink: Mutex<Box<dyn JournalFile>>,
     _lock: StateLock,
 }
@@ -97,7 +98,8 @@ impl Journal {
             fs,
             state: Mutex::new(state),
             flushed: Condvar::new(),
-            batch_done: [Condvar::new(), Condvar::new()],
+            batch_even: Condvar::new(),
+            batch_odd: Condvar::new(),
             sink: Mutex::new(sink),
             _lock: lock,
         })

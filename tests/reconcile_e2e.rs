@@ -286,6 +286,8 @@ fn plan_changes_nothing_not_even_the_journal() {
     );
     let journal = a.journal_bytes();
     assert!(!journal.is_empty());
+    let last_good = a.state_dir.join("desired-state.json");
+    let last_good_before = std::fs::read(&last_good).unwrap();
     let before = pve.mutating_requests();
     for args in [&["--plan", "--json"][..], &["--plan"][..]] {
         let run = a.run(args);
@@ -303,6 +305,11 @@ fn plan_changes_nothing_not_even_the_journal() {
     );
     assert_eq!(pve.mutating_requests(), before, "--plan wrote to PVE");
     assert_eq!(a.journal_bytes(), journal, "--plan changed the journal");
+    assert_eq!(
+        std::fs::read(&last_good).unwrap(),
+        last_good_before,
+        "--plan replaced the last good desired state"
+    );
     assert_eq!(num(&pve.guest(101)["config"]["cores"]), 3);
     assert_eq!(pve.guest(101)["status"], json!("stopped"));
 }

@@ -98,8 +98,11 @@ pub fn run_pass_with_lanes(
         JournalView::Write(j) => j.index(),
         JournalView::Read(i) => i.clone(),
     };
-    let resolution =
-        Provider::from_config(config).resolve(&config.state_dir, index.last_generation);
+    let provider = Provider::from_config(config);
+    let resolution = match writer {
+        Some(_) => provider.resolve(&config.state_dir, index.last_generation),
+        None => provider.resolve_read_only(&config.state_dir, index.last_generation),
+    };
     report.errors.extend(
         resolution
             .errors

@@ -70,12 +70,27 @@ impl Provider {
     /// and passes the generation rule (a file's is then saved as the last
     /// good one); otherwise the last good one, with the reason in `errors`.
     pub fn resolve(&self, state_dir: &Path, last_applied: Option<u64>) -> Resolution {
+        self.resolve_with(state_dir, last_applied, true)
+    }
+
+    /// As [`Provider::resolve`], but never writes the last good document
+    /// (for read-only passes: `--plan`, `--pending`).
+    pub fn resolve_read_only(&self, state_dir: &Path, last_applied: Option<u64>) -> Resolution {
+        self.resolve_with(state_dir, last_applied, false)
+    }
+
+    fn resolve_with(
+        &self,
+        state_dir: &Path,
+        last_applied: Option<u64>,
+        persist: bool,
+    ) -> Resolution {
         let mut errors = Vec::new();
         if let Provider::File(path) = self {
             match read_file_document(path).and_then(|(doc, b)| Ok((accept(doc, last_applied)?, b)))
             {
                 Ok((doc, bytes)) => {
-                    if let Err(e) = save_if_changed(state_dir, &bytes) {
+                    if persist && let Err(e) = save_if_changed(state_dir, &bytes) {
                         errors.push(e);
                     }
                     let in_force = Some(doc);

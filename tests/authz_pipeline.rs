@@ -71,6 +71,17 @@ fn blob_for(op: &str, params: serde_json::Value, guest: Option<u32>) -> String {
     )
 }
 
+/// A blob for guest 9001 with the given host and validity window.
+fn timed_blob(
+    op: &str,
+    params: serde_json::Value,
+    host: &str,
+    issued: i64,
+    expires: i64,
+) -> String {
+    canonical_blob(op, &params, host, Some(9001), NONCE, issued, expires, "")
+}
+
 fn destroy_blob() -> String {
     blob_for("guest_destroy", json!({"purge": true}), Some(9001))
 }
@@ -197,72 +208,24 @@ fn each_later_stage_rejects_on_its_own() {
     let float = blob_for("set_config", json!({"cores": 1.5}), Some(9001));
     assert_eq!(code(&f, &f.alice, &float, &float), "malformed");
     // 6: target
-    let elsewhere = canonical_blob(
+    let elsewhere = timed_blob(
         "guest_destroy",
-        &json!({"purge": true}),
+        json!({"purge": true}),
         "other-host",
-        Some(9001),
-        NONCE,
         NOW - 60,
         NOW + 3600,
-        "",
     );
     assert_eq!(code(&f, &f.alice, &elsewhere, &elsewhere), "target");
     // 7: not yet valid / expired / too long
-    let future = canonical_blob(
-        "start",
-        &json!({}),
-        HOST,
-        Some(9001),
-        NONCE,
-        NOW + 121,
-        NOW + 3600,
-        "",
-    );
+    let future = timed_blob("start", json!({}), HOST, NOW + 121, NOW + 3600);
     assert_eq!(code(&f, &f.alice, &future, &future), "not_yet_valid");
-    let within_skew = canonical_blob(
-        "start",
-        &json!({}),
-        HOST,
-        Some(9001),
-        NONCE,
-        NOW + 120,
-        NOW + 3600,
-        "",
-    );
+    let within_skew = timed_blob("start", json!({}), HOST, NOW + 120, NOW + 3600);
     assert_eq!(code(&f, &f.alice, &within_skew, &within_skew), "ok");
-    let past = canonical_blob(
-        "start",
-        &json!({}),
-        HOST,
-        Some(9001),
-        NONCE,
-        NOW - 3600,
-        NOW - 1,
-        "",
-    );
+    let past = timed_blob("start", json!({}), HOST, NOW - 3600, NOW - 1);
     assert_eq!(code(&f, &f.alice, &past, &past), "expired");
-    let edge = canonical_blob(
-        "start",
-        &json!({}),
-        HOST,
-        Some(9001),
-        NONCE,
-        NOW - 3600,
-        NOW,
-        "",
-    );
+    let edge = timed_blob("start", json!({}), HOST, NOW - 3600, NOW);
     assert_eq!(code(&f, &f.alice, &edge, &edge), "ok");
-    let long = canonical_blob(
-        "start",
-        &json!({}),
-        HOST,
-        Some(9001),
-        NONCE,
-        NOW - 10,
-        NOW - 10 + 86_401,
-        "",
-    );
+    let long = timed_blob("start", json!({}), HOST, NOW - 10, NOW - 10 + 86_401);
     assert_eq!(code(&f, &f.alice, &long, &long), "validity_too_long");
     // 8: recovery key signing a guest op
     assert_eq!(code(&f, &f.rescue, &good, &good), "role_denied");
@@ -341,15 +304,12 @@ fn recovery_keys_sign_key_rotation_and_its_lines_are_checked() {
     assert_eq!(code(&f, &f.rescue, &comment, &comment), "malformed");
     let promote = rotate(vec![format!("x {}", f.rescue.public())]);
     assert_eq!(code(&f, &f.rescue, &promote, &promote), "malformed");
-    let guest = canonical_blob(
+    let guest = timed_blob(
         "key_rotation",
-        &json!({"operational_signers": []}),
+        json!({"operational_signers": []}),
         HOST,
-        Some(9001),
-        NONCE,
         NOW - 60,
         NOW + 3600,
-        "",
     );
     assert_eq!(code(&f, &f.rescue, &guest, &guest), "malformed");
 }

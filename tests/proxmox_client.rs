@@ -20,7 +20,7 @@ use serde_json::json;
 
 #[path = "support/pve_shared.rs"]
 mod pve_shared;
-use pve_shared::{TASK_DEADLINE, assert_clean, client, gref, pve};
+use pve_shared::{TASK_DEADLINE, add_guest, assert_clean, client, gref, pve};
 
 fn wait_ok(c: &Client, upid: &Upid) {
     let out = c.wait_task(upid, TASK_DEADLINE).unwrap();
@@ -136,11 +136,7 @@ fn digest_mismatch_is_typed_for_both_kinds_and_changes_nothing() {
     let c = client();
     for kind in [Kind::Qemu, Kind::Lxc] {
         let cfg = json!({"cores": 1, "memory": 512});
-        let id = match kind {
-            Kind::Qemu => pve().add_qemu("stopped", cfg),
-            Kind::Lxc => pve().add_lxc("stopped", cfg),
-        };
-        let g = gref(id, kind);
+        let (_, g) = add_guest(kind, "stopped", cfg);
         let stale = c.config(&g).unwrap().digest;
         let bump = ConfigChange {
             cores: Some(2),
@@ -165,11 +161,7 @@ fn digest_mismatch_is_typed_for_both_kinds_and_changes_nothing() {
 fn power_actions_start_reboot_shutdown_stop_for_both_kinds() {
     let c = client();
     for kind in [Kind::Qemu, Kind::Lxc] {
-        let id = match kind {
-            Kind::Qemu => pve().add_qemu("stopped", json!({})),
-            Kind::Lxc => pve().add_lxc("stopped", json!({})),
-        };
-        let g = gref(id, kind);
+        let (id, g) = add_guest(kind, "stopped", json!({}));
         wait_ok(&c, &c.start(&g).unwrap());
         assert!(c.status(&g).unwrap().is_running());
         wait_ok(&c, &c.reboot(&g).unwrap());
@@ -223,11 +215,7 @@ fn wait_task_deadline_is_a_task_timeout() {
 fn destroy_removes_qemu_and_lxc_guests() {
     let c = client();
     for (kind, purge) in [(Kind::Qemu, true), (Kind::Lxc, false)] {
-        let id = match kind {
-            Kind::Qemu => pve().add_qemu("stopped", json!({})),
-            Kind::Lxc => pve().add_lxc("stopped", json!({})),
-        };
-        let g = gref(id, kind);
+        let (id, g) = add_guest(kind, "stopped", json!({}));
         wait_ok(&c, &c.destroy(&g, purge).unwrap());
         assert_eq!(pve().guest(id)["exists"], json!(false));
         assert!(c.resources().unwrap().iter().all(|r| r.vmid != id));
@@ -241,11 +229,7 @@ fn snapshots_list_and_rollback_for_both_kinds() {
     let c = client();
     for kind in [Kind::Qemu, Kind::Lxc] {
         let cfg = json!({"cores": 1, "memory": 512});
-        let id = match kind {
-            Kind::Qemu => pve().add_qemu("stopped", cfg),
-            Kind::Lxc => pve().add_lxc("stopped", cfg),
-        };
-        let g = gref(id, kind);
+        let (id, g) = add_guest(kind, "stopped", cfg);
         pve().add_snapshot(id, "before");
         let snaps = c.snapshots(&g).unwrap();
         assert_eq!(snaps.len(), 1, "{snaps:?}");

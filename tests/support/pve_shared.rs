@@ -39,3 +39,12 @@ pub fn gref(vmid: u32, kind: Kind) -> GuestRef {
         kind,
     }
 }
+
+/// A new guest of `kind` with `status` and `config` on the test fakepve.
+pub fn add_guest(kind: Kind, status: &str, config: serde_json::Value) -> (u32, GuestRef) {
+    let id = match kind {
+        Kind::Qemu => pve().add_qemu(status, config),
+        Kind::Lxc => pve().add_lxc(status, config),
+    };
+    (id, gref(id, kind))
+}

@@ -47,11 +47,14 @@ struct Log {
 /// appends and syncs.
 struct RecordingFs {
     log: Arc<Mutex<Log>>,
+    /// Added to every journal sync (a slow disk).
+    sync_delay: Duration,
 }
 
 struct RecordingFile {
     inner: Box<dyn JournalFile>,
     log: Arc<Mutex<Log>>,
+    sync_delay: Duration,
 }
 
 impl JournalFile for RecordingFile {
@@ -66,6 +69,7 @@ impl JournalFile for RecordingFile {
     }
     fn sync(&mut self) -> io::Result<()> {
         self.inner.sync()?;
+        std::thread::sleep(self.sync_delay);
         self.log.lock().unwrap().events.push(Event::Sync);
         Ok(())
     }
@@ -79,6 +83,7 @@ impl Fs for RecordingFs {
         Ok(Box::new(RecordingFile {
             inner: RealFs.open_append(path)?,
             log: self.log.clone(),
+            sync_delay: self.sync_delay,
         }))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -99,31 +104,118 @@ const PER_THREAD: u64 = 8;
 /// event log, and the final record order.
 fn run_workload(dir: &Path) -> (Vec<u8>, Log, Vec<u64>) {
     let log = Arc::new(Mutex::new(Log::default()));
-    let fs = Arc::new(RecordingFs { log: log.clone() });
+    let fs = Arc::new(RecordingFs {
+        log: log.clone(),
+        sync_delay: Duration::ZERO,
+    });
     let j = Arc::new(Journal::open_with(dir, Duration::from_secs(1), fs).unwrap());
     let initial = std::fs::read(dir.join("journal")).unwrap();
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (j, log) = (j.clone(), log.clone());
-            std::thread::spawn(move || {
-                for i in 0..PER_THREAD {
-                    let id = t * 1000 + i;
-                    j.append(Record::GenerationApplied { generation: id })
-                        .unwrap();
-                    let mut l = log.lock().unwrap();
-                    let n = l.events.len();
-                    l.acks.push((n, id));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_concurrently(&j, &log, THREADS, PER_THREAD);
     drop(j);
     let order = generations(&dir.join("journal"));
     let log = Arc::try_unwrap(log).ok().unwrap().into_inner().unwrap();
     (initial, log, order)
+}
+
+/// `threads` appenders each append `per_thread` generations (`t * 1000 +
+/// i`) and log each acknowledgement; fails, rather than hangs, if an
+/// appender is never woken.
+fn append_concurrently(j: &Arc<Journal>, log: &Arc<Mutex<Log>>, threads: u64, per_thread: u64) {
+    let (done, finished) = std::sync::mpsc::channel();
+    for t in 0..threads {
+        let (j, log, done) = (j.clone(), log.clone(), done.clone());
+        std::thread::spawn(move || {
+            for i in 0..per_thread {
+                let id = t * 1000 + i;
+                j.append(Record::GenerationApplied { generation: id })
+                    .unwrap();
+                let mut l = log.lock().unwrap();
+                let n = l.events.len();
+                l.acks.push((n, id));
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..threads {
+        finished
+            .recv_timeout(Duration::from_secs(120))
+            .expect("an appender never returned: a wake-up or a leader hand-over was lost");
+    }
+}
+
+/// The generations in a batch of whole frames as handed to `write`.
+fn frame_generations(mut bytes: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let end = journal::format::FRAME_OVERHEAD + len;
+        match Record::decode(&bytes[journal::format::FRAME_OVERHEAD..end]).unwrap() {
+            Record::GenerationApplied { generation } => out.push(generation),
+            other => panic!("unexpected {other:?}"),
+        }
+        bytes = &bytes[end..];
+    }
+    out
+}
+
+#[test]
+fn a_slow_disk_gets_many_records_per_sync_and_each_append_returns_only_after_its_sync() {
+    const SLOW_THREADS: u64 = 16;
+    const SLOW_PER_THREAD: u64 = 40;
+    let dir = fresh_dir("slow-disk");
+    let log = Arc::new(Mutex::new(Log::default()));
+    let fs = Arc::new(RecordingFs {
+        log: log.clone(),
+        sync_delay: Duration::from_millis(3),
+    });
+    let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
+    append_concurrently(&j, &log, SLOW_THREADS, SLOW_PER_THREAD);
+    drop(j);
+    let log = Arc::try_unwrap(log).ok().unwrap().into_inner().unwrap();
+
+    // Durable generations after each event: written, then covered by a sync.
+    let mut durable_after = Vec::with_capacity(log.events.len() + 1);
+    let (mut durable, mut written) = (std::collections::BTreeSet::new(), Vec::new());
+    durable_after.push(durable.clone());
+    for e in &log.events {
+        match e {
+            Event::Append(bytes) => written.extend(frame_generations(bytes)),
+            Event::Sync => durable.extend(written.drain(..)),
+        }
+        durable_after.push(durable.clone());
+    }
+    let total = SLOW_THREADS * SLOW_PER_THREAD;
+    assert_eq!(log.acks.len() as u64, total);
+    for (n, id) in &log.acks {
+        assert!(
+            durable_after[*n].contains(id),
+            "record {id} was acknowledged before a sync covered it"
+        );
+    }
+    let syncs = log
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Sync))
+        .count() as u64;
+    assert!(
+        syncs * 4 <= total,
+        "{syncs} syncs for {total} records: appends were not grouped"
+    );
+    assert!(
+        syncs > u64::from(journal::MAX_LEADER_BATCHES),
+        "only {syncs} syncs: the leader hand-over was never exercised"
+    );
+
+    let order = generations(&dir.join("journal"));
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len() as u64, total, "every record once");
+    for t in 0..SLOW_THREADS {
+        let mine: Vec<u64> = order.iter().copied().filter(|g| g / 1000 == t).collect();
+        let expected: Vec<u64> = (0..SLOW_PER_THREAD).map(|i| t * 1000 + i).collect();
+        assert_eq!(mine, expected, "thread {t}'s records in its own order");
+    }
 }
 
 fn generations(path: &Path) -> Vec<u64> {
@@ -403,4 +495,112 @@ fn a_failed_compaction_step_before_the_rename_keeps_the_old_journal_live() {
             "step {fail_at}"
         );
     }
+}
+
+/// A disk whose every journal sync waits for the test's go-ahead, and says
+/// when it starts and on which thread.
+struct GatedFs {
+    started: std::sync::mpsc::Sender<std::thread::ThreadId>,
+    go: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+}
+
+struct GatedFile {
+    inner: Box<dyn JournalFile>,
+    started: std::sync::mpsc::Sender<std::thread::ThreadId>,
+    go: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl JournalFile for GatedFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.append(bytes)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()?;
+        self.started.send(std::thread::current().id()).unwrap();
+        self.go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the test never released this sync");
+        Ok(())
+    }
+}
+
+impl Fs for GatedFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
+        RealFs.create(path)
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
+        Ok(Box::new(GatedFile {
+            inner: RealFs.open_append(path)?,
+            started: self.started.clone(),
+            go: self.go.clone(),
+        }))
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        RealFs.truncate(path, len)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealFs.rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealFs.sync_dir(dir)
+    }
+}
+
+/// Drives group commit one sync at a time: while sync k runs, exactly one
+/// new appender queues behind it. The first appender leads syncs 1 to
+/// `MAX_LEADER_BATCHES` without being woken in between, then hands over to
+/// the appender still queued, which must lead the next sync on its own
+/// (nobody else will ever append to wake it).
+#[test]
+fn the_leader_keeps_flushing_then_hands_over_to_a_queued_appender() {
+    let dir = fresh_dir("hand-over");
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let fs = Arc::new(GatedFs {
+        started: started_tx,
+        go: Arc::new(Mutex::new(go_rx)),
+    });
+    let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
+    let spawn_append = |generation: u64| {
+        let j = j.clone();
+        std::thread::spawn(move || j.append(Record::GenerationApplied { generation }).unwrap())
+    };
+    let wait_sync = |k: u32| {
+        started
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("sync {k} never started: a queued append was stranded"))
+    };
+    let mut appenders = vec![spawn_append(0)];
+    let leader = wait_sync(1);
+    assert_eq!(leader, appenders[0].thread().id());
+    let max = journal::MAX_LEADER_BATCHES;
+    for k in 1..=max {
+        appenders.push(spawn_append(u64::from(k)));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while j.with_index(|ix| ix.records) < u64::from(k) + 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "appender {k} never queued"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        go.send(()).unwrap();
+        let by = wait_sync(k + 1);
+        if k < max {
+            assert_eq!(by, leader, "sync {} by the same leader", k + 1);
+        } else {
+            assert_eq!(by, appenders[k as usize].thread().id(), "handed over");
+        }
+    }
+    go.send(()).unwrap();
+    let seqs: Vec<u64> = appenders.into_iter().map(|a| a.join().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seqs in append order: {seqs:?}"
+    );
+    drop(j);
+    let expected: Vec<u64> = (0..=u64::from(max)).collect();
+    assert_eq!(generations(&dir.join("journal")), expected);
 }

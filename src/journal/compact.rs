@@ -78,6 +78,10 @@ impl Journal {
         };
         *lock(&self.sink) = sink;
         *st = state_from(index, &summary);
+        // The compacted records took seqs from the old `next_seq` on, and
+        // they are durable.
+        self.durable_next
+            .store(summary.next_seq, std::sync::atomic::Ordering::Release);
         log::info!(
             "journal {} compacted to {} bytes ({} records)",
             self.path.display(),

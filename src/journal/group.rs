@@ -5,27 +5,63 @@
 //! previous sync ran, and each appender returns only once the frame holding
 //! its own record is durable.
 //!
-//! Protocol (all under the state mutex except the I/O):
+//! Protocol (all under the state mutex except the I/O and the wake-ups):
 //! 1. Encode the JSON outside the lock; under it take the next seq, frame
 //!    the record into `pending`, advance the chain, fold it into the index.
-//! 2. If `durable_next > seq`, the record is durable: return.
-//! 3. Else, if no one is flushing, become the flusher: take all of
-//!    `pending` (batch n; new frames now join batch n+1), release the lock,
-//!    write and `fdatasync` it, retake the lock, publish `durable_next`,
-//!    wake batch n's appenders and one appender of batch n+1 (if it has
-//!    frames) to flush it. Otherwise wait on the condvar of your batch's
-//!    parity; go to 2. Waking only the appenders a flush concerns keeps 64
-//!    lanes from waking 63 threads per sync.
+//! 2. If no one is flushing, become the *leader*: take all of `pending`,
+//!    release the lock, write and `fdatasync` it, retake the lock, publish
+//!    `durable_next` (an atomic), and take out the waiters whose records
+//!    that sync covered. If more frames arrived meanwhile, take them as the
+//!    next batch, release the lock, wake the covered waiters (the leader
+//!    unparks the first; it unparks the rest while the leader syncs) and
+//!    flush again, up to [`MAX_LEADER_BATCHES`] batches in a row. Then hand
+//!    leadership to the oldest waiter still pending (it is unparked, finds
+//!    no leader, and leads) and return.
+//! 3. Otherwise register as a waiter (seq + thread, in the same critical
+//!    section as step 1, so a leader can never miss it) and park until
+//!    `durable_next > seq`. A waiter woken while nothing is durable for it
+//!    and no one leads becomes the leader (step 2).
+//!
+//! Why parking instead of a condvar: a woken appender checks the atomic and
+//! returns without touching the state mutex, so one sync completing does not
+//! make dozens of threads fight for that mutex (on two cores each lost fight
+//! is another context switch). Why the leader keeps flushing: the disk
+//! starts the next sync without waiting for another thread to be scheduled.
 //!
 //! Order: seqs are assigned under the lock in the order frames enter
 //! `pending`, and batches are written in that order, so file order is seq
-//! order. A failed write or sync exits the process (`fatal_io`).
+//! order. A failed write or sync exits the process (`fatal_io`), so no
+//! waiter is ever left parked for a record that will not become durable.
 
 use super::error::JournalError;
 use super::format;
-use super::handle::{Journal, lock};
+use super::handle::{Journal, State, Waiter, lock};
 use super::io::fatal_io;
 use super::record::Record;
+use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
+
+/// Batches one leader flushes in a row before handing over, so its own
+/// caller waits at most this many syncs.
+pub const MAX_LEADER_BATCHES: u32 = 16;
+
+/// What one sync covers: frames up to (not including) seq `upto`.
+struct Batch {
+    bytes: Vec<u8>,
+    upto: u64,
+}
+
+/// Takes everything pending as the next batch (under the state mutex).
+fn take_pending(st: &mut State) -> Batch {
+    let spare = std::mem::take(&mut st.spare);
+    Batch {
+        bytes: std::mem::replace(&mut st.pending, spare),
+        upto: st.next_seq,
+    }
+}
+
+/// A flush buffer larger than this is freed after use rather than kept.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
 impl Journal {
     /// Appends `record`; returns its seq once it is durable (fdatasync).
@@ -40,51 +76,104 @@ impl Journal {
         let digest = format::encode_frame(&mut st.pending, &salt, seq, &payload);
         st.chain_head = format::chain_next(&st.chain_head, &digest);
         st.index.apply(record);
-        let my_batch = st.batch;
-        loop {
-            if st.durable_next > seq {
-                return Ok(seq);
-            }
-            if st.flushing {
-                st = match self.batch_cv(my_batch).wait(st) {
-                    Ok(g) => g,
-                    Err(_) => fatal_io(
-                        "wait",
-                        &self.path,
-                        &std::io::Error::other("state mutex poisoned"),
-                    ),
-                };
-                continue;
-            }
-            st.flushing = true;
-            let batch = std::mem::take(&mut st.pending);
-            let flushed_batch = st.batch;
-            st.batch = st.batch.wrapping_add(1);
-            let upto = st.next_seq;
+        if st.flushing {
+            st.waiters.push(Waiter {
+                seq,
+                thread: std::thread::current(),
+            });
             drop(st);
-            self.write_durably(&batch);
-            st = lock(&self.state);
-            st.durable_next = upto;
-            st.file_len = st
-                .file_len
-                .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
-            st.flushing = false;
-            self.batch_cv(flushed_batch).notify_all();
-            if !st.pending.is_empty() {
-                // Someone of the next batch flushes it; waking one is enough.
-                self.batch_cv(st.batch).notify_one();
+            self.wait_durable(seq);
+        } else {
+            st.flushing = true;
+            self.lead(st);
+        }
+        Ok(seq)
+    }
+
+    /// Parks until `seq` is durable, leading the flushes if handed over.
+    fn wait_durable(&self, seq: u64) {
+        loop {
+            std::thread::park();
+            if self.durable_next.load(Ordering::Acquire) > seq {
+                self.wake_queued();
+                return;
             }
-            self.flushed.notify_all();
+            let mut st = lock(&self.state);
+            if self.durable_next.load(Ordering::Acquire) > seq {
+                return;
+            }
+            if !st.flushing {
+                // Handed over (or a spurious wake-up found no leader): this
+                // record is in `pending`, so the first batch covers it.
+                st.flushing = true;
+                st.waiters.retain(|w| w.seq != seq);
+                self.lead(st);
+                return;
+            }
         }
     }
 
-    /// The condvar of a batch. At most two batches are live (one being
-    /// flushed, one filling), so the batch number's parity tells them apart.
-    fn batch_cv(&self, batch: u64) -> &std::sync::Condvar {
-        if batch % 2 == 1 {
-            &self.batch_odd
-        } else {
-            &self.batch_even
+    /// Flushes `pending` as the leader (`st.flushing` is set by the caller)
+    /// until it is empty or [`MAX_LEADER_BATCHES`] were written; clears
+    /// `flushing` before returning.
+    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+        let mut batches = 0u32;
+        let mut batch = take_pending(&mut st);
+        loop {
+            drop(st);
+            self.write_durably(&batch.bytes);
+            st = lock(&self.state);
+            self.durable_next.store(batch.upto, Ordering::Release);
+            st.file_len = st
+                .file_len
+                .saturating_add(u64::try_from(batch.bytes.len()).unwrap_or(u64::MAX));
+            if batch.bytes.capacity() <= KEEP_BUFFER_BYTES {
+                batch.bytes.clear();
+                st.spare = std::mem::take(&mut batch.bytes);
+            }
+            let covered = st.waiters.partition_point(|w| w.seq < batch.upto);
+            let woken: Vec<Waiter> = st.waiters.drain(..covered).collect();
+            batches = batches.saturating_add(1);
+            if !st.pending.is_empty() && batches < MAX_LEADER_BATCHES {
+                // Take the next batch before anyone runs, so the disk gets
+                // it as soon as the wake-ups are handed off.
+                batch = take_pending(&mut st);
+                drop(st);
+                self.hand_off_wakeups(woken);
+                st = lock(&self.state);
+                continue;
+            }
+            st.flushing = false;
+            let successor = st.waiters.first().map(|w| w.thread.clone());
+            drop(st);
+            self.hand_off_wakeups(woken);
+            if let Some(next) = successor {
+                next.unpark();
+            }
+            self.flushed.notify_all();
+            self.wake_queued();
+            return;
+        }
+    }
+
+    /// Wakes appenders whose records are durable without making the leader
+    /// pay for every wake-up: it unparks the first, queues the rest, and the
+    /// first unparks them ([`Journal::wake_queued`]) while the leader syncs
+    /// the next batch.
+    fn hand_off_wakeups(&self, woken: Vec<Waiter>) {
+        let mut threads = woken.into_iter().map(|w| w.thread);
+        let Some(first) = threads.next() else {
+            return;
+        };
+        lock(&self.wake_queue).extend(threads);
+        first.unpark();
+    }
+
+    /// Unparks every appender queued by [`Journal::hand_off_wakeups`].
+    fn wake_queued(&self) {
+        let queued = std::mem::take(&mut *lock(&self.wake_queue));
+        for thread in queued {
+            thread.unpark();
         }
     }
 

@@ -6,8 +6,8 @@
 //!
 //! Invariants:
 //! - A `Journal` exists only while its process holds the state lock.
-//! - `State` mirrors the file: `durable_next` is the first seq not yet
-//!   durable; `pending` holds encoded frames not yet handed to the kernel;
+//! - `State` mirrors the file: `Journal::durable_next` is the first seq not
+//!   yet durable; `pending` holds encoded frames not yet handed to the kernel;
 //!   the index already includes pending records (they become durable or the
 //!   process exits).
 //! - The sink is touched only by the one appender that set `flushing`, or
@@ -20,6 +20,7 @@ use super::io::{Fs, JournalFile, RealFs, fatal_io};
 use super::lock::StateLock;
 use super::{JOURNAL_FILE, TEMP_FILE, replay};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,26 +30,36 @@ pub struct Journal {
     pub(super) path: PathBuf,
     pub(super) fs: Arc<dyn Fs>,
     pub(super) state: Mutex<State>,
-    /// Signalled after every flush (compaction waits on it).
+    /// Signalled when a leader stops flushing (compaction waits on it).
     pub(super) flushed: Condvar,
-    /// Appenders wait on the condvar of their batch's parity, so a finished
-    /// flush wakes only the appenders it made durable (plus one appender of
-    /// the next batch, to flush it), not every waiting thread.
-    pub(super) batch_even: Condvar,
-    pub(super) batch_odd: Condvar,
+    /// The first seq not yet durable. Written only by the leader, under the
+    /// state mutex, after its sync; parked appenders read it without the
+    /// mutex (see `group`).
+    pub(super) durable_next: AtomicU64,
+    /// Appenders whose records are durable, to be unparked by the first of
+    /// them the leader woke (see `group`).
+    pub(super) wake_queue: Mutex<Vec<std::thread::Thread>>,
     pub(super) sink: Mutex<Box<dyn JournalFile>>,
     _lock: StateLock,
+}
+
+/// An appender parked until its record is durable.
+pub(super) struct Waiter {
+    pub seq: u64,
+    pub thread: std::thread::Thread,
 }
 
 pub(super) struct State {
     pub salt: [u8; SALT_LEN],
     pub next_seq: u64,
-    pub durable_next: u64,
     pub chain_head: Hash,
     pub pending: Vec<u8>,
+    /// An emptied flush buffer, reused for the next `pending`.
+    pub spare: Vec<u8>,
+    /// A leader is flushing (see `group`).
     pub flushing: bool,
-    /// The batch number of the frames in `pending` (the next flush).
-    pub batch: u64,
+    /// Appenders parked until their record is durable, in seq order.
+    pub waiters: Vec<Waiter>,
     pub index: Index,
     /// Bytes in the file, durable.
     pub file_len: u64,
@@ -96,10 +107,10 @@ impl Journal {
             dir: state_dir.to_path_buf(),
             path,
             fs,
+            durable_next: AtomicU64::new(state.next_seq),
+            wake_queue: Mutex::new(Vec::new()),
             state: Mutex::new(state),
             flushed: Condvar::new(),
-            batch_even: Condvar::new(),
-            batch_odd: Condvar::new(),
             sink: Mutex::new(sink),
             _lock: lock,
         })
@@ -147,11 +158,11 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
     State {
         salt: summary.header.salt,
         next_seq: summary.next_seq,
-        durable_next: summary.next_seq,
         chain_head: summary.chain_head,
         pending: Vec::new(),
+        spare: Vec::new(),
         flushing: false,
-        batch: 0,
+        waiters: Vec::new(),
         index,
         file_len: summary.valid_len,
         base_len: summary.valid_len,

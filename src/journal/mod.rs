@@ -42,6 +42,7 @@ pub mod record;
 
 pub use compact::COMPACT_MIN_BYTES;
 pub use error::{DamageReason, JournalError};
+pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;
 pub use index::{InFlight, Index, KeyState, Provenance, QueuedOp};
 pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError};

@@ -381,6 +381,29 @@ fn records_round_trip_and_decoding_is_strict() {
         "no second outer member"
     );
     assert!(Record::decode(br#"{"type":"generation_applied","generation":1}x"#).is_err());
+    for (bad, why) in [
+        (
+            &br#"{"type":"generation_applied","generation":1,"type":"outcome"}"#[..],
+            "a second type member",
+        ),
+        (
+            br#" {"type":"generation_applied","generation":1}"#,
+            "leading whitespace",
+        ),
+        (
+            br#"{"type":"gener\u0061tion_applied","generation":1}"#,
+            "an escaped tag",
+        ),
+        (br#"{"type":"decision"}"#, "a decision without fields"),
+        (
+            br#"{"type":"decision","decision":"refused","op":"x","class":"c","vmid":null,"source":"job","signer":null,"role":null,"reason":"r","nonce":null,"at":1,"extra":0}"#,
+            "a decision with an unknown field",
+        ),
+        (br#"{"type":"intent","#, "a cut object"),
+        (br#"{"type":1}"#, "a tag that is not a string"),
+    ] {
+        assert!(Record::decode(bad).is_err(), "{why} must be refused");
+    }
     assert_eq!(
         Record::decode(br#"{"type":"generation_applied","generation":1}"#).unwrap(),
         Record::GenerationApplied { generation: 1 }

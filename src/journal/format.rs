@@ -193,6 +193,35 @@ fn frame_at<'a>(bytes: &'a [u8], off: usize, salt: &[u8; SALT_LEN]) -> Option<Fr
     })
 }
 
+/// Walks the frames laid out from the header by their length fields alone,
+/// checking nothing else: hands each `(offset, payload)` to `on_frame`
+/// until a length is out of range or does not fit, or `on_frame` returns
+/// `false`. Returns the offset where the walk stopped. Only for work that a
+/// [`scan`] of the same image then confirms (`journal::replay`): from the
+/// same start, the same length fields give the same frames, so a walk that
+/// ends where the scan's valid frames end visited exactly those frames.
+pub fn walk_unchecked(bytes: &[u8], mut on_frame: impl FnMut(u64, &[u8]) -> bool) -> u64 {
+    let mut off = HEADER_LEN;
+    while let Some(head) = off
+        .checked_add(FRAME_OVERHEAD)
+        .and_then(|end| bytes.get(off..end))
+    {
+        let len = usize::try_from(u32::from_le_bytes(array(head.get(0..4)))).unwrap_or(0);
+        if len == 0 || len > MAX_RECORD_BYTES {
+            break;
+        }
+        let start = off.saturating_add(FRAME_OVERHEAD);
+        let Some(payload) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
+            break;
+        };
+        if !on_frame(to_u64(off), payload) {
+            break;
+        }
+        off = start.saturating_add(len);
+    }
+    to_u64(off)
+}
+
 /// What a scan found; everything up to `valid_len` validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanSummary {

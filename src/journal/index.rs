@@ -18,7 +18,7 @@
 //!   expired at its `now`.
 
 use super::record::{OutcomeKind, ProvenanceKind, Record};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// An op whose intent is durable and whose outcome is not.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,11 @@ pub enum KeyState {
 pub struct Index {
     /// By op id.
     pub in_flight: BTreeMap<String, InFlight>,
-    pub applied_keys: BTreeSet<String>,
+    /// Applied idempotency keys: the index's largest set (one per action
+    /// ever applied, until compaction), so a hash set (replay inserts each
+    /// in O(1); keys share long prefixes, which makes ordered comparison
+    /// slow). Compaction writes them sorted.
+    pub applied_keys: HashSet<String>,
     /// Nonce -> (expires_at, op_id).
     pub consumed_nonces: BTreeMap<String, (i64, String)>,
     /// By vmid.
@@ -209,7 +213,9 @@ impl Index {
                 });
             }
         }
-        out.extend(self.applied_keys.iter().map(|k| Record::KeyApplied {
+        let mut keys: Vec<&String> = self.applied_keys.iter().collect();
+        keys.sort_unstable();
+        out.extend(keys.into_iter().map(|k| Record::KeyApplied {
             idempotency_key: k.clone(),
         }));
         for (op_id, f) in &self.in_flight {

@@ -39,6 +39,7 @@ pub mod index;
 pub mod io;
 pub mod lock;
 pub mod record;
+mod replay;
 
 pub use compact::COMPACT_MIN_BYTES;
 pub use error::{DamageReason, JournalError};
@@ -47,6 +48,7 @@ pub use handle::Journal;
 pub use index::{InFlight, Index, KeyState, Provenance, QueuedOp};
 pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError};
 
+use replay::replay;
 use std::io::Read;
 use std::path::Path;
 
@@ -130,16 +132,6 @@ pub fn read_records(path: &Path) -> Result<Vec<(u64, Record)>, JournalError> {
         Ok(())
     })?;
     Ok(out)
-}
-
-/// Replays an image into an index (the one replay used everywhere).
-fn replay(bytes: &[u8]) -> Result<(Index, format::ScanSummary), JournalError> {
-    let mut index = Index::default();
-    let summary = format::scan(bytes, |offset, _seq, payload| {
-        index.apply(decode_at(offset, payload)?);
-        Ok(())
-    })?;
-    Ok((index, summary))
 }
 
 fn decode_at(offset: u64, payload: &[u8]) -> Result<Record, JournalError> {

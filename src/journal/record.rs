@@ -12,14 +12,19 @@
 //! Why the tag must come first: serde decodes an internally tagged enum by
 //! buffering the whole object before it knows the variant, which made replay
 //! of a large journal twice as slow. The type derives serde's externally
-//! tagged form `{"<tag>":{<fields>}}` and [`Record::encode`] /
-//! [`Record::decode`] convert between the two by moving the tag; the
-//! conversion only splices at the first member, so any attempt to smuggle a
-//! second member to the outer level yields a two-key object that serde
-//! rejects.
+//! tagged form instead. [`Record::encode`] serializes that form,
+//! `{"<tag>":{<fields>}}`, and moves the tag in front of the fields; the
+//! splice only touches the first member, so any attempt to smuggle a second
+//! member to the outer level yields a two-key object that fails to decode.
+//! [`Record::decode`] reads the `"type"` member first and hands the rest of
+//! the same object to the variant's derived decoder, in one pass with no
+//! copy ([`TypeFirst`]): a later `"type"` key is an unknown field, refused
+//! like any other.
 
 use super::error::JournalError;
 use super::format::MAX_RECORD_BYTES;
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// How an op ended.
@@ -121,7 +126,7 @@ const TAG_PREFIX: &[u8] = b"{\"type\":\"";
 /// Why a payload is not a record.
 #[derive(Debug)]
 pub enum RecordDecodeError {
-    /// The payload does not start with `{"type":"<tag>"` then `,` or `}`.
+    /// The payload does not start with `{"type":"`.
     NotTypeFirst,
     /// The fields do not match the tag's record.
     Json(serde_json::Error),
@@ -160,33 +165,100 @@ impl Record {
 
     /// Strict decode of a frame payload.
     pub fn decode(payload: &[u8]) -> Result<Record, RecordDecodeError> {
-        let external = wire_to_external(payload).ok_or(RecordDecodeError::NotTypeFirst)?;
-        serde_json::from_slice(&external).map_err(RecordDecodeError::Json)
+        if !payload.starts_with(TAG_PREFIX) {
+            return Err(RecordDecodeError::NotTypeFirst);
+        }
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let record = de::Deserializer::deserialize_map(&mut de, TypeFirst)
+            .map_err(RecordDecodeError::Json)?;
+        de.end().map_err(RecordDecodeError::Json)?;
+        Ok(record)
+    }
+}
+
+/// Decodes `{"type":"<tag>",<fields>}`: the first member must be `"type"`
+/// (a string without escapes); its value names the variant, and the rest
+/// of the object is that variant's fields.
+struct TypeFirst;
+
+impl<'de> Visitor<'de> for TypeFirst {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record object whose first member is \"type\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        if map.next_key::<&'de str>()? != Some("type") {
+            return Err(de::Error::custom("the first member is not \"type\""));
+        }
+        let tag: &'de str = map.next_value()?;
+        Record::deserialize(Tagged { tag, fields: map })
+    }
+}
+
+/// The variant named by `tag`, with the object's remaining members as its
+/// fields; shaped like serde's externally tagged enum so the derived
+/// decoder of [`Record`] (with `deny_unknown_fields`) does the checking.
+struct Tagged<'de, A> {
+    tag: &'de str,
+    fields: A,
+}
+
+impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Tagged<'de, A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de, A: MapAccess<'de>> de::EnumAccess<'de> for Tagged<'de, A> {
+    type Error = A::Error;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), A::Error> {
+        let variant = seed.deserialize(BorrowedStrDeserializer::new(self.tag))?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de, A: MapAccess<'de>> de::VariantAccess<'de> for Tagged<'de, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        Err(de::Error::custom("no record is a unit variant"))
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+        seed.deserialize(MapAccessDeserializer::new(self.fields))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        _visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        Err(de::Error::custom("no record is a tuple variant"))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_map(self.fields)
     }
 }
 
 fn is_tag_byte(b: u8) -> bool {
     b.is_ascii_lowercase() || b == b'_'
-}
-
-/// `{"type":"t",REST` -> `{"t":{REST}` and `{"type":"t"}` -> `{"t":{}}`.
-fn wire_to_external(wire: &[u8]) -> Option<Vec<u8>> {
-    let after = wire.strip_prefix(TAG_PREFIX)?;
-    let tag_len = after.iter().position(|&b| !is_tag_byte(b))?;
-    let (tag, rest) = after.split_at(tag_len);
-    let rest = rest.strip_prefix(b"\"")?;
-    let members = match rest.split_first()? {
-        (b',', members) => members,
-        (b'}', _) => rest,
-        _ => return None,
-    };
-    let mut out = Vec::with_capacity(wire.len() + 2);
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(tag);
-    out.extend_from_slice(b"\":{");
-    out.extend_from_slice(members);
-    out.push(b'}');
-    Some(out)
 }
 
 /// `{"t":{FIELDS}}` (serde's externally tagged output) -> `{"type":"t",FIELDS}`.

@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, kind: Kind) -> u8 {
     };
     let output = match kind {
         Kind::Plan => match journal::open_read_only(&ctx.config.state_dir) {
-            Ok(index) => engine::run_pass(inputs, JournalView::Read(index)),
+            Ok(index) => engine::run_pass(inputs, JournalView::Read(Box::new(index))),
             Err(e) => return super::journal_exit(&e),
         },
         Kind::ReconcileNow => match super::open_journal(ctx) {

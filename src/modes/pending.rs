@@ -24,7 +24,7 @@ pub fn run(ctx: &Context) -> u8 {
         blocked: false,
         tick: &mut tick,
     };
-    let output = match engine::run_pass(inputs, JournalView::Read(index)) {
+    let output = match engine::run_pass(inputs, JournalView::Read(Box::new(index))) {
         Ok(o) => o,
         Err(e) => return super::journal_exit(&e),
     };

@@ -40,7 +40,7 @@ pub enum JournalView<'a> {
     /// Mutating pass: the open, locked journal.
     Write(&'a Journal),
     /// Read-only pass (`--plan`, `--pending`): a replayed index.
-    Read(Index),
+    Read(Box<Index>),
 }
 
 /// What the caller asks of a pass.
@@ -96,7 +96,7 @@ pub fn run_pass_with_lanes(
     }
     let index = match &journal {
         JournalView::Write(j) => j.index(),
-        JournalView::Read(i) => i.clone(),
+        JournalView::Read(i) => Index::clone(i),
     };
     let provider = Provider::from_config(config);
     let resolution = match writer {

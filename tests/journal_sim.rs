@@ -604,3 +604,45 @@ fn the_leader_keeps_flushing_then_hands_over_to_a_queued_appender() {
     let expected: Vec<u64> = (0..=u64::from(max)).collect();
     assert_eq!(generations(&dir.join("journal")), expected);
 }
+
+/// A compaction asked for while a sync is in flight waits for it, and the
+/// leader that finishes the sync wakes it.
+#[test]
+fn a_compaction_during_a_sync_waits_for_it_and_is_woken() {
+    let dir = fresh_dir("compact-during-sync");
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let fs = Arc::new(GatedFs {
+        started: started_tx,
+        go: Arc::new(Mutex::new(go_rx)),
+    });
+    let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
+    let appender = {
+        let j = j.clone();
+        std::thread::spawn(move || {
+            j.append(Record::GenerationApplied { generation: 7 })
+                .unwrap()
+        })
+    };
+    started.recv_timeout(Duration::from_secs(60)).unwrap();
+    let (compacted_tx, compacted) = std::sync::mpsc::channel();
+    {
+        let j = j.clone();
+        std::thread::spawn(move || {
+            j.compact().unwrap();
+            compacted_tx.send(()).unwrap();
+        });
+    }
+    assert!(
+        compacted.recv_timeout(Duration::from_millis(300)).is_err(),
+        "compaction must not run while a sync is in flight"
+    );
+    go.send(()).unwrap();
+    compacted
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the compaction waiting for the sync was never woken");
+    appender.join().unwrap();
+    assert_eq!(j.with_index(|ix| ix.last_generation), Some(7));
+    drop(j);
+    assert_eq!(generations(&dir.join("journal")), vec![7]);
+}

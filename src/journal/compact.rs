@@ -47,6 +47,7 @@ impl Journal {
     pub fn compact(&self) -> Result<(), JournalError> {
         let mut st = lock(&self.state);
         while st.flushing || !st.pending.is_empty() {
+            st.compactor_waiting = true;
             st = match self.flushed.wait(st) {
                 Ok(g) => g,
                 Err(_) => fatal_io(
@@ -56,6 +57,7 @@ impl Journal {
                 ),
             };
         }
+        st.compactor_waiting = false;
         let header = Header {
             salt: new_salt(&st.chain_head),
             first_seq: st.next_seq,

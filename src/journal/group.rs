@@ -145,12 +145,15 @@ impl Journal {
             }
             st.flushing = false;
             let successor = st.waiters.first().map(|w| w.thread.clone());
+            let compactor_waiting = std::mem::take(&mut st.compactor_waiting);
             drop(st);
             self.hand_off_wakeups(woken);
             if let Some(next) = successor {
                 next.unpark();
             }
-            self.flushed.notify_all();
+            if compactor_waiting {
+                self.flushed.notify_all();
+            }
             self.wake_queued();
             return;
         }

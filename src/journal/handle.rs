@@ -60,6 +60,9 @@ pub(super) struct State {
     pub flushing: bool,
     /// Appenders parked until their record is durable, in seq order.
     pub waiters: Vec<Waiter>,
+    /// A compaction waits on `flushed` for the leader to stop (so a leader
+    /// signals it only then, not after every append).
+    pub compactor_waiting: bool,
     pub index: Index,
     /// Bytes in the file, durable.
     pub file_len: u64,
@@ -163,6 +166,7 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
         spare: Vec::new(),
         flushing: false,
         waiters: Vec::new(),
+        compactor_waiting: false,
         index,
         file_len: summary.valid_len,
         base_len: summary.valid_len,

@@ -119,10 +119,10 @@ impl Journal {
     fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) {
         let mut batches = 0u32;
         let mut batch = take_pending(&mut st);
+        drop(st);
         loop {
-            drop(st);
             self.write_durably(&batch.bytes);
-            st = lock(&self.state);
+            let mut st = lock(&self.state);
             self.durable_next.store(batch.upto, Ordering::Release);
             st.file_len = st
                 .file_len
@@ -140,7 +140,6 @@ impl Journal {
                 batch = take_pending(&mut st);
                 drop(st);
                 self.hand_off_wakeups(woken);
-                st = lock(&self.state);
                 continue;
             }
             st.flushing = false;

@@ -11,7 +11,13 @@
 //!   is a floor: a real PVE host serves requests in parallel);
 //! - the binary's peak RSS (`/usr/bin/time -v`, else `VmHWM` polled from
 //!   `/proc`) on a converged pass and on a pass writing all 500 guests:
-//!   budget ≤ 20 MiB.
+//!   budget ≤ 20 MiB;
+//! - the daemon on the converged 500-guest host, run as the unit runs it
+//!   (`Environment=`, `NOTIFY_SOCKET`, `WATCHDOG_USEC` of `WatchdogSec=`)
+//!   with the default `reconcile_interval_seconds` (60): its CPU share
+//!   between passes (budget ~0 %), its average CPU share over one whole
+//!   interval (one pass included), and its peak RSS after two passes
+//!   (budget ≤ 20 MiB).
 //!
 //! Needs fakepve in `target/test-venv` (`bash tests/run.sh` installs it).
 //! A benchmark whose setup fails has nothing to measure: it stops with the
@@ -28,7 +34,9 @@ use felhom_agent::journal::Journal;
 use felhom_agent::proxmox::Client;
 use felhom_agent::reconcile::engine::{self, JournalView, MAX_PARALLEL_GUESTS, PassInputs};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -234,6 +242,143 @@ pub fn run() {
         );
     }
     println!("(writing pass exit {code2})");
+    daemon_idle(&lanes);
+}
+
+/// Seconds the daemon is watched between passes.
+const IDLE_WINDOW: Duration = Duration::from_secs(20);
+/// `USER_HZ`: the unit of `utime`/`stime` in `/proc/<pid>/stat` (fixed at
+/// 100 in the Linux user ABI).
+const USER_HZ: f64 = 100.0;
+
+/// CPU nanoseconds of each live thread of `pid` (`/proc/<pid>/task/*/schedstat`).
+fn thread_cpu_ns(pid: u32) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let ns = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()));
+        if let Some(ns) = ns {
+            out.insert(task.file_name().to_string_lossy().into_owned(), ns);
+        }
+    }
+    out
+}
+
+/// The process's whole CPU time so far in seconds, exited threads included
+/// (`utime + stime` of `/proc/<pid>/stat`).
+fn process_cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends at the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    (ticks(11) + ticks(12)) as f64 / USER_HZ
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits for the daemon's next `STATUS=last pass ...` notification.
+fn next_pass(sock: &UnixDatagram, deadline: Instant) -> bool {
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(buf.get(..n).unwrap_or_default());
+            if msg.lines().any(|l| l.starts_with("STATUS=last pass")) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The idle daemon on the converged host `h`.
+fn daemon_idle(h: &Host) {
+    let sock_path = h.dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap_or_else(|e| panic!("notify socket: {e}"));
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_felhom-agent"))
+        .arg("--config")
+        .arg(&h.config_path)
+        .envs(unit_environment())
+        .env("FELHOM_AGENT_LOG", "warn")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "120000000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("daemon: {e}"));
+    let pid = child.id();
+    let first = next_pass(&sock, Instant::now() + Duration::from_secs(120));
+    let (t0, all0, threads0) = (Instant::now(), process_cpu_s(pid), thread_cpu_ns(pid));
+    std::thread::sleep(IDLE_WINDOW);
+    let (t1, threads1) = (Instant::now(), thread_cpu_ns(pid));
+    let idle_ns: u64 = threads1
+        .iter()
+        .filter_map(|(tid, ns)| threads0.get(tid).map(|before| ns.saturating_sub(*before)))
+        .sum();
+    let idle_share = idle_ns as f64 / 1e9 / (t1 - t0).as_secs_f64();
+    let second = next_pass(&sock, Instant::now() + Duration::from_secs(120));
+    let (t2, all2) = (Instant::now(), process_cpu_s(pid));
+    let interval_share = (all2 - all0) / (t2 - t0).as_secs_f64();
+    let hwm = vm_hwm_kib(pid);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let stop_by = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < stop_by && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if !(first && second) {
+        println!("idle daemon: no pass reported on NOTIFY_SOCKET (first {first}, second {second})");
+        return;
+    }
+    println!(
+        "idle daemon, between passes ({:.0} s, {} threads): {idle_ns} ns of CPU, {:.4} % (budget ~0 %) {}",
+        (t1 - t0).as_secs_f64(),
+        threads1.len(),
+        idle_share * 100.0,
+        if idle_share < 0.001 {
+            "OK"
+        } else {
+            "OVER BUDGET"
+        }
+    );
+    println!(
+        "daemon over one {:.0} s interval, one converged pass included: {:.2} % CPU",
+        (t2 - t0).as_secs_f64(),
+        interval_share * 100.0
+    );
+    println!(
+        "daemon peak RSS after two passes: {:.1} MiB (budget {} MiB) {}",
+        hwm as f64 / 1024.0,
+        RSS_BUDGET_KIB / 1024,
+        if hwm <= RSS_BUDGET_KIB {
+            "OK"
+        } else {
+            "OVER BUDGET"
+        }
+    );
 }
 
 /// The `Environment=` settings of the shipped unit, so memory is measured

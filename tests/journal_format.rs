@@ -313,6 +313,12 @@ fn compaction_keeps_live_state_prunes_expired_nonces_and_chains_to_the_old_head(
     let dir = fresh_dir("compact");
     let j = open(&dir).unwrap();
     index_workload(&j);
+    // Signed ops applied: their keys are their nonces ("n1" retained, "old"
+    // expired).
+    for (op_id, nonce) in [("s1", "n1"), ("s2", "old")] {
+        j.append(intent(op_id, nonce)).unwrap();
+        j.append(outcome(op_id, OutcomeKind::Succeeded)).unwrap();
+    }
     for n in 0..200 {
         j.append(Record::Decision(journal::DecisionRecord {
             decision: "allowed".into(),
@@ -351,10 +357,26 @@ fn compaction_keeps_live_state_prunes_expired_nonces_and_chains_to_the_old_head(
     );
     let mut after = journal::open_read_only(&dir).unwrap();
     assert!(!after.is_nonce_consumed("old"), "expired nonce pruned");
+    assert_eq!(
+        after.key_state("n1"),
+        KeyState::Applied,
+        "retained nonce's key kept"
+    );
+    assert_eq!(
+        after.key_state("old"),
+        KeyState::Unknown,
+        "expired nonce's key dropped"
+    );
+    assert_eq!(
+        after.key_state("kb"),
+        KeyState::Unknown,
+        "a desired-state action's key leaves with its closed intent"
+    );
     assert_eq!(after.last_generation, Some(8));
     after.last_generation = before.last_generation;
     let mut expected = before;
     expected.consumed_nonces.remove("old");
+    expected.applied_keys.retain(|k| k == "n1");
     expected.records = after.records;
     assert_eq!(after, expected);
 }

@@ -14,7 +14,8 @@
 //! exits (`fatal_io`): which file is durable is then unknown.
 //!
 //! Dropped by compaction: history that no longer shapes behaviour (decision
-//! records, closed intents, dequeued ops, nonces past expiry). The audit log
+//! records, closed intents and the applied keys of desired-state actions,
+//! dequeued ops, nonces past expiry and their applied keys). The audit log
 //! keeps the decisions; `prev_head` links the new chain to the old one.
 
 use super::error::JournalError;

@@ -11,11 +11,18 @@
 //!   intent is in flight the key is [`KeyState::InFlight`].
 //! - A consumed nonce is kept until its expiry has passed, and pruned only by
 //!   compaction (never during replay), so a restart never forgets one early.
+//! - An applied key outlives compaction only while it can come around
+//!   again. A signed op's key is its nonce: kept exactly as long as that
+//!   nonce is. A desired-state action's key is its process-unique op id,
+//!   which no later action can carry (the next pass re-plans from the actual
+//!   state, DESIGN §5), so compaction drops it with the closed intent; the
+//!   live state then stays bounded by retained nonces, not by every action
+//!   ever applied.
 //! - Queued ops keep arrival order; an `OpQueued` whose nonce is consumed is
 //!   not queued, and consuming a queued op's nonce removes it.
 //! - `TaskStarted`/`Outcome` for an op id not in flight change nothing.
 //! - `live_records` replays into an index equal to this one, minus nonces
-//!   expired at its `now`.
+//!   expired at its `now` and applied keys that are not retained nonces.
 
 use super::record::{OutcomeKind, ProvenanceKind, Record};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -65,9 +72,10 @@ pub struct Index {
     /// By op id.
     pub in_flight: BTreeMap<String, InFlight>,
     /// Applied idempotency keys: the index's largest set (one per action
-    /// ever applied, until compaction), so a hash set (replay inserts each
-    /// in O(1); keys share long prefixes, which makes ordered comparison
-    /// slow). Compaction writes them sorted.
+    /// applied since the last compaction), so a hash set (replay inserts
+    /// each in O(1); keys share long prefixes, which makes ordered
+    /// comparison slow). Compaction keeps the retained nonces among them,
+    /// sorted.
     pub applied_keys: HashSet<String>,
     /// Nonce -> (expires_at, op_id).
     pub consumed_nonces: BTreeMap<String, (i64, String)>,
@@ -201,7 +209,8 @@ impl Index {
     }
 
     /// The records a compacted file holds: this state, with nonces whose
-    /// expiry is before `now` dropped.
+    /// expiry is before `now` dropped, and applied keys kept only while they
+    /// are such a retained nonce.
     pub fn live_records(&self, now: i64) -> Vec<Record> {
         let mut out = Vec::new();
         for (nonce, (expires_at, op_id)) in &self.consumed_nonces {
@@ -213,7 +222,12 @@ impl Index {
                 });
             }
         }
-        let mut keys: Vec<&String> = self.applied_keys.iter().collect();
+        let retained = |k: &&String| {
+            self.consumed_nonces
+                .get(k.as_str())
+                .is_some_and(|(expires_at, _)| *expires_at >= now)
+        };
+        let mut keys: Vec<&String> = self.applied_keys.iter().filter(retained).collect();
         keys.sort_unstable();
         out.extend(keys.into_iter().map(|k| Record::KeyApplied {
             idempotency_key: k.clone(),

@@ -100,6 +100,8 @@ impl Journal {
             }
             let mut st = lock(&self.state);
             if self.durable_next.load(Ordering::Acquire) > seq {
+                drop(st);
+                self.wake_queued();
                 return;
             }
             if !st.flushing {

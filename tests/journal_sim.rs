@@ -122,24 +122,30 @@ fn run_workload(dir: &Path) -> (Vec<u8>, Log, Vec<u64>) {
 /// appender is never woken.
 fn append_concurrently(j: &Arc<Journal>, log: &Arc<Mutex<Log>>, threads: u64, per_thread: u64) {
     let (done, finished) = std::sync::mpsc::channel();
-    for t in 0..threads {
-        let (j, log, done) = (j.clone(), log.clone(), done.clone());
-        std::thread::spawn(move || {
-            for i in 0..per_thread {
-                let id = t * 1000 + i;
-                j.append(Record::GenerationApplied { generation: id })
-                    .unwrap();
-                let mut l = log.lock().unwrap();
-                let n = l.events.len();
-                l.acks.push((n, id));
-            }
-            done.send(()).unwrap();
-        });
-    }
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (j, log, done) = (j.clone(), log.clone(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    let id = t * 1000 + i;
+                    j.append(Record::GenerationApplied { generation: id })
+                        .unwrap();
+                    let mut l = log.lock().unwrap();
+                    let n = l.events.len();
+                    l.acks.push((n, id));
+                }
+                done.send(()).unwrap();
+            })
+        })
+        .collect();
     for _ in 0..threads {
         finished
             .recv_timeout(Duration::from_secs(120))
             .expect("an appender never returned: a wake-up or a leader hand-over was lost");
+    }
+    // Every appender is done; joining releases their handles on `j` and `log`.
+    for h in handles {
+        h.join().unwrap();
     }
 }
 

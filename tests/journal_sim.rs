@@ -700,7 +700,7 @@ fn appenders_and_a_compactor_racing_lose_nothing_and_never_hang() {
     let compactions = compactor
         .recv_timeout(Duration::from_secs(120))
         .expect("a compaction waiting for a leader was never woken");
-    assert!(compactions > 1, "compactions raced the appends");
+    assert!(compactions >= 1, "a compaction raced the appends");
     drop(j);
     let path = dir.join("journal");
     journal::verify_file(&path).unwrap();

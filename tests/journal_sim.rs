@@ -43,47 +43,43 @@ struct Log {
     acks: Vec<(usize, u64)>,
 }
 
-/// Passes every call to the real file system and records the journal's
-/// appends and syncs.
-struct RecordingFs {
-    log: Arc<Mutex<Log>>,
-    /// Added to every journal sync (a slow disk).
-    sync_delay: Duration,
+/// What a test does after each append to, and sync of, the journal file
+/// (the real call has happened by then).
+trait Hooks: Send + Sync {
+    fn appended(&self, _bytes: &[u8]) {}
+    fn synced(&self) {}
 }
 
-struct RecordingFile {
+/// The real file system, with [`Hooks`] on the journal file (compaction's
+/// temporary file is not hooked).
+struct HookedFs(Arc<dyn Hooks>);
+
+struct HookedFile {
     inner: Box<dyn JournalFile>,
-    log: Arc<Mutex<Log>>,
-    sync_delay: Duration,
+    hooks: Arc<dyn Hooks>,
 }
 
-impl JournalFile for RecordingFile {
+impl JournalFile for HookedFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.inner.append(bytes)?;
-        self.log
-            .lock()
-            .unwrap()
-            .events
-            .push(Event::Append(bytes.to_vec()));
+        self.hooks.appended(bytes);
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
         self.inner.sync()?;
-        std::thread::sleep(self.sync_delay);
-        self.log.lock().unwrap().events.push(Event::Sync);
+        self.hooks.synced();
         Ok(())
     }
 }
 
-impl Fs for RecordingFs {
+impl Fs for HookedFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
         RealFs.create(path)
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
-        Ok(Box::new(RecordingFile {
+        Ok(Box::new(HookedFile {
             inner: RealFs.open_append(path)?,
-            log: self.log.clone(),
-            sync_delay: self.sync_delay,
+            hooks: self.0.clone(),
         }))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -97,6 +93,27 @@ impl Fs for RecordingFs {
     }
 }
 
+/// Records the journal's appends and syncs.
+struct Recorder {
+    log: Arc<Mutex<Log>>,
+    /// Added to every journal sync (a slow disk).
+    sync_delay: Duration,
+}
+
+impl Hooks for Recorder {
+    fn appended(&self, bytes: &[u8]) {
+        self.log
+            .lock()
+            .unwrap()
+            .events
+            .push(Event::Append(bytes.to_vec()));
+    }
+    fn synced(&self) {
+        std::thread::sleep(self.sync_delay);
+        self.log.lock().unwrap().events.push(Event::Sync);
+    }
+}
+
 const THREADS: u64 = 4;
 const PER_THREAD: u64 = 8;
 
@@ -104,10 +121,10 @@ const PER_THREAD: u64 = 8;
 /// event log, and the final record order.
 fn run_workload(dir: &Path) -> (Vec<u8>, Log, Vec<u64>) {
     let log = Arc::new(Mutex::new(Log::default()));
-    let fs = Arc::new(RecordingFs {
+    let fs = Arc::new(HookedFs(Arc::new(Recorder {
         log: log.clone(),
         sync_delay: Duration::ZERO,
-    });
+    })));
     let j = Arc::new(Journal::open_with(dir, Duration::from_secs(1), fs).unwrap());
     let initial = std::fs::read(dir.join("journal")).unwrap();
     append_concurrently(&j, &log, THREADS, PER_THREAD);
@@ -170,10 +187,10 @@ fn a_slow_disk_gets_many_records_per_sync_and_each_append_returns_only_after_its
     const SLOW_PER_THREAD: u64 = 40;
     let dir = fresh_dir("slow-disk");
     let log = Arc::new(Mutex::new(Log::default()));
-    let fs = Arc::new(RecordingFs {
+    let fs = Arc::new(HookedFs(Arc::new(Recorder {
         log: log.clone(),
         sync_delay: Duration::from_millis(3),
-    });
+    })));
     let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
     append_concurrently(&j, &log, SLOW_THREADS, SLOW_PER_THREAD);
     drop(j);
@@ -505,52 +522,19 @@ fn a_failed_compaction_step_before_the_rename_keeps_the_old_journal_live() {
 
 /// A disk whose every journal sync waits for the test's go-ahead, and says
 /// when it starts and on which thread.
-struct GatedFs {
+struct Gate {
     started: std::sync::mpsc::Sender<std::thread::ThreadId>,
-    go: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
-struct GatedFile {
-    inner: Box<dyn JournalFile>,
-    started: std::sync::mpsc::Sender<std::thread::ThreadId>,
-    go: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
-}
-
-impl JournalFile for GatedFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.inner.append(bytes)
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        self.inner.sync()?;
+impl Hooks for Gate {
+    fn synced(&self) {
         self.started.send(std::thread::current().id()).unwrap();
         self.go
             .lock()
             .unwrap()
             .recv_timeout(Duration::from_secs(60))
             .expect("the test never released this sync");
-        Ok(())
-    }
-}
-
-impl Fs for GatedFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
-        RealFs.create(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
-        Ok(Box::new(GatedFile {
-            inner: RealFs.open_append(path)?,
-            started: self.started.clone(),
-            go: self.go.clone(),
-        }))
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFs.sync_dir(dir)
     }
 }
 
@@ -564,10 +548,10 @@ fn the_leader_keeps_flushing_then_hands_over_to_a_queued_appender() {
     let dir = fresh_dir("hand-over");
     let (started_tx, started) = std::sync::mpsc::channel();
     let (go, go_rx) = std::sync::mpsc::channel();
-    let fs = Arc::new(GatedFs {
+    let fs = Arc::new(HookedFs(Arc::new(Gate {
         started: started_tx,
-        go: Arc::new(Mutex::new(go_rx)),
-    });
+        go: Mutex::new(go_rx),
+    })));
     let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
     let spawn_append = |generation: u64| {
         let j = j.clone();
@@ -618,10 +602,10 @@ fn a_compaction_during_a_sync_waits_for_it_and_is_woken() {
     let dir = fresh_dir("compact-during-sync");
     let (started_tx, started) = std::sync::mpsc::channel();
     let (go, go_rx) = std::sync::mpsc::channel();
-    let fs = Arc::new(GatedFs {
+    let fs = Arc::new(HookedFs(Arc::new(Gate {
         started: started_tx,
-        go: Arc::new(Mutex::new(go_rx)),
-    });
+        go: Mutex::new(go_rx),
+    })));
     let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
     let appender = {
         let j = j.clone();

@@ -169,17 +169,23 @@ struct Frame<'a> {
     end: usize,
 }
 
-/// The frame starting at `off`, if one validates there (any seq).
-fn frame_at<'a>(bytes: &'a [u8], off: usize, salt: &[u8; SALT_LEN]) -> Option<Frame<'a>> {
-    let head = bytes.get(off..off.checked_add(FRAME_OVERHEAD)?)?;
-    let len = u32::from_le_bytes(array(head.get(0..4)));
-    let len = usize::try_from(len).ok()?;
+/// The frame laid out at `off` by its length field alone: `(head, payload,
+/// end)` if the length is in range and the frame fits. Nothing else is
+/// checked.
+fn frame_layout(bytes: &[u8], off: usize) -> Option<(&[u8], &[u8], usize)> {
+    let start = off.checked_add(FRAME_OVERHEAD)?;
+    let head = bytes.get(off..start)?;
+    let len = usize::try_from(u32::from_le_bytes(array(head.get(0..4)))).ok()?;
     if len == 0 || len > MAX_RECORD_BYTES {
         return None;
     }
-    let start = off.checked_add(FRAME_OVERHEAD)?;
     let end = start.checked_add(len)?;
-    let payload = bytes.get(start..end)?;
+    Some((head, bytes.get(start..end)?, end))
+}
+
+/// The frame starting at `off`, if one validates there (any seq).
+fn frame_at<'a>(bytes: &'a [u8], off: usize, salt: &[u8; SALT_LEN]) -> Option<Frame<'a>> {
+    let (head, payload, end) = frame_layout(bytes, off)?;
     let seq = u64::from_le_bytes(array(head.get(4..12)));
     let digest = frame_digest(salt, seq, payload);
     if digest.get(..CHECK_LEN) != head.get(12..28) {
@@ -193,31 +199,20 @@ fn frame_at<'a>(bytes: &'a [u8], off: usize, salt: &[u8; SALT_LEN]) -> Option<Fr
     })
 }
 
-/// Walks the frames laid out from the header by their length fields alone,
-/// checking nothing else: hands each `(offset, payload)` to `on_frame`
-/// until a length is out of range or does not fit, or `on_frame` returns
+/// Walks the frames laid out from the header by their length fields alone
+/// ([`frame_layout`]), checking nothing else: hands each `(offset, payload)`
+/// to `on_frame` until a frame does not lay out or `on_frame` returns
 /// `false`. Returns the offset where the walk stopped. Only for work that a
 /// [`scan`] of the same image then confirms (`journal::replay`): from the
 /// same start, the same length fields give the same frames, so a walk that
 /// ends where the scan's valid frames end visited exactly those frames.
 pub fn walk_unchecked(bytes: &[u8], mut on_frame: impl FnMut(u64, &[u8]) -> bool) -> u64 {
     let mut off = HEADER_LEN;
-    while let Some(head) = off
-        .checked_add(FRAME_OVERHEAD)
-        .and_then(|end| bytes.get(off..end))
-    {
-        let len = usize::try_from(u32::from_le_bytes(array(head.get(0..4)))).unwrap_or(0);
-        if len == 0 || len > MAX_RECORD_BYTES {
-            break;
-        }
-        let start = off.saturating_add(FRAME_OVERHEAD);
-        let Some(payload) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
-            break;
-        };
+    while let Some((_, payload, end)) = frame_layout(bytes, off) {
         if !on_frame(to_u64(off), payload) {
             break;
         }
-        off = start.saturating_add(len);
+        off = end;
     }
     to_u64(off)
 }

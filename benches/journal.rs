@@ -3,17 +3,17 @@
 //! - one appender (record + fdatasync) vs raw `write + fdatasync` of the
 //!   same frame size: budget >= 0.9x;
 //! - 64 concurrent appenders (group commit) vs one appender: budget >= 8x;
-//!
-//! These two ratios are measured in [`ROUNDS`] rounds and the median is
-//! compared with the budget (every round is printed). Within a round the
-//! figure and its reference run back to back (raw and journal appends
-//! alternate in chunks), so both see the same disk: a virtual disk's sync
-//! latency drifts from second to second, and one long measurement of each
-//! side would compare two different disks.
 //! - replay of a 1,000,000-record journal (`journal::open_read_only`, the
 //!   same replay a mutating open does): budget < 2 s, median of
 //!   [`REPLAYS`] replays, each printed;
 //! - file size after compaction vs the live state's record bytes.
+//!
+//! The two append ratios are measured in [`ROUNDS`] rounds and the median
+//! is compared with the budget (every round is printed). Within a round the
+//! figure and its reference run back to back (raw and journal appends
+//! alternate in chunks), so both see the same disk: a virtual disk's sync
+//! latency drifts from second to second, and one long measurement of each
+//! side would compare two different disks.
 
 use felhom_agent::journal::format::{self, Header};
 use felhom_agent::journal::{self, DecisionRecord, Journal, OutcomeKind, Record};

@@ -170,17 +170,9 @@ fn binary_pass(h: &Host) -> (i32, u64, &'static str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            let hwm = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0);
-            peak = peak.max(hwm);
-        }
+        peak = peak.max(vm_hwm_kib(child.id()));
         if let Ok(Some(st)) = child.try_wait() {
             return (st.code().unwrap_or(-1), peak, "VmHWM polled");
         }

@@ -25,5 +25,6 @@ pub mod logging;
 pub mod modes;
 pub mod proxmox;
 pub mod reconcile;
+pub mod state_file;
 pub mod systemd;
 pub mod time;

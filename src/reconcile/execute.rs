@@ -25,8 +25,6 @@ use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, ConfigChange, GuestRef, PveError, Upid};
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 /// How long to wait for a power state to settle after a successful task
@@ -224,7 +222,7 @@ fn rotate_signers(
         text.push_str(line);
         text.push('\n');
     }
-    if let Err(e) = write_atomically(path, text.as_bytes()) {
+    if let Err(e) = crate::state_file::write_atomically(path, text.as_bytes(), 0o600) {
         return Ok(Executed::failed(format!(
             "cannot rewrite {}: {e}",
             path.display()
@@ -238,29 +236,4 @@ fn rotate_signers(
         "{} operational signer line(s) in force",
         lines.len()
     )))
-}
-
-/// temp file in the same directory, fsync, rename, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("/"));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let mode = std::fs::metadata(path).map(|m| m.permissions());
-        if let Ok(perm) = mode {
-            f.set_permissions(perm)?;
-        }
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }

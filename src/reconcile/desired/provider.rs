@@ -18,14 +18,12 @@
 
 use super::{DesiredError, DesiredState, MAX_DOCUMENT_BYTES, accept, parse};
 use crate::config::{Config, DesiredSource};
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 /// Name of the last good document inside the state directory.
 pub const LAST_GOOD_FILE: &str = "desired-state.json";
-const LAST_GOOD_TEMP: &str = ".desired-state.json.tmp";
 
 /// A desired-state source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,25 +162,12 @@ pub fn load_last_good(state_dir: &Path) -> Result<Option<DesiredState>, DesiredE
 /// Callers pass only bytes that [`parse`] and [`accept`] took.
 pub fn save_last_good(state_dir: &Path, bytes: &[u8]) -> Result<(), DesiredError> {
     let target = state_dir.join(LAST_GOOD_FILE);
-    let temp = state_dir.join(LAST_GOOD_TEMP);
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error| DesiredError::Write { path, error }
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(write_err(&temp))?;
-    file.write_all(bytes).map_err(write_err(&temp))?;
-    file.sync_all().map_err(write_err(&temp))?;
-    drop(file);
-    fs::rename(&temp, &target).map_err(write_err(&target))?;
-    File::open(state_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(write_err(state_dir))
+    crate::state_file::write_atomically(&target, bytes, 0o600).map_err(|error| {
+        DesiredError::Write {
+            path: target.clone(),
+            error,
+        }
+    })
 }
 
 fn save_if_changed(state_dir: &Path, bytes: &[u8]) -> Result<(), DesiredError> {

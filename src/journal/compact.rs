@@ -22,6 +22,7 @@ use super::error::JournalError;
 use super::format::{self, Header};
 use super::handle::{Journal, lock, state_from};
 use super::io::{Fs, fatal_io, new_salt};
+use super::record::Record;
 use super::{JOURNAL_FILE, TEMP_FILE, replay};
 use std::path::Path;
 
@@ -59,18 +60,14 @@ impl Journal {
             };
         }
         st.compactor_waiting = false;
-        let header = Header {
-            salt: new_salt(&st.chain_head),
-            first_seq: st.next_seq,
-            prev_head: st.chain_head,
-        };
-        let mut bytes = header.encode().to_vec();
-        let mut seq = header.first_seq;
-        for record in st.index.live_records(crate::time::now_unix()) {
-            let payload = record.encode()?;
-            format::encode_frame(&mut bytes, &header.salt, seq, &payload);
-            seq = seq.saturating_add(1);
-        }
+        let header = Header::new(new_salt(&st.chain_head), st.next_seq, st.chain_head);
+        let payloads = st
+            .index
+            .live_records(crate::time::now_unix())
+            .iter()
+            .map(Record::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = encode_file(&header, &payloads);
         // Replaying what is about to be installed proves it reads back, and
         // makes the in-memory state exactly what the next open will see.
         let (index, summary) = replay(&bytes)?;
@@ -93,6 +90,36 @@ impl Journal {
         );
         Ok(())
     }
+}
+
+/// A whole file: `header`, then `payloads` in as few batches as
+/// [`format::MAX_BATCH_BYTES`] allows. Several batches in one write are
+/// safe here: the file is synced before it is renamed into place.
+fn encode_file(header: &Header, payloads: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = header.encode().to_vec();
+    let mut seq = header.first_seq;
+    let mut rest = payloads;
+    while !rest.is_empty() {
+        let mut body = 0usize;
+        let n = rest
+            .iter()
+            .take_while(|p| {
+                body = body.saturating_add(format::RECORD_HEAD + p.len());
+                body <= format::MAX_BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let (batch, later) = rest.split_at(n.min(rest.len()));
+        format::encode_batch(
+            &mut bytes,
+            &header.salt,
+            seq,
+            batch.iter().map(Vec::as_slice),
+        );
+        seq = seq.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        rest = later;
+    }
+    bytes
 }
 
 /// Installs `bytes` as `<dir>/journal` via the temp file, rename and

@@ -89,7 +89,7 @@ pub fn run_pass_with_lanes(
     let mut report = PassReport::default();
     let mut busy = std::collections::BTreeSet::new();
     if let Some(j) = writer {
-        let rec = recover::recover(j, inputs.client)?;
+        let rec = recover::recover(j, inputs.client, config)?;
         report.recovery = rec.counts;
         report.errors.extend(rec.notes);
         busy = rec.busy_vmids;

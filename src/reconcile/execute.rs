@@ -197,8 +197,10 @@ fn wait_and_settle(env: &ExecEnv<'_>, op: &ActionOp, guest: &GuestRef, upid: &Up
 
 /// `key_rotation`: atomically replaces the operational signer file. The
 /// recovery file is never touched. The new lines are checked exactly as the
-/// verifier will read them, before anything is written.
-fn rotate_signers(
+/// verifier will read them, before anything is written. Idempotent (the
+/// same lines give the same file), so recovery completes an interrupted
+/// rotation with it.
+pub(super) fn rotate_signers(
     env: &ExecEnv<'_>,
     lines: &[String],
     nonce: Option<&str>,

@@ -24,6 +24,8 @@ Commands: one JSON object per stdin line, one JSON reply per stdout line,
   add_snapshot {vmid, name}        a finished snapshot of the current config
   guest {vmid}                     {exists, status, lock, node, config, snapshots}
   requests {}                      [[method, path], ...] every request seen, oldest first
+  count_requests {vmids}           mutating (non-GET) requests naming one of these guests
+                                   (a path segment), a cheap poll for the power-cut tests
 EOF on stdin stops the server.
 """
 
@@ -162,6 +164,10 @@ async def run_op(pve, cmd):
         return guest_view(pve, cmd['vmid'])
     if op == 'requests':
         return [[m, p] for m, p, _body in pve.requests]
+    if op == 'count_requests':
+        segs = ['/{0}'.format(v) for v in cmd['vmids']]
+        return sum(1 for m, p, _body in pve.requests
+                   if m != 'GET' and any(s + '/' in p or p.endswith(s) for s in segs))
     raise ValueError('unknown op {0!r}'.format(op))
 
 

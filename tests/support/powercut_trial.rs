@@ -352,6 +352,7 @@ pub fn count(counts: &BTreeMap<String, u64>, key: &str) -> u64 {
 
 /// A fresh fakepve (no sample guests, tasks finish at once) and stub hub.
 pub fn ctx() -> Ctx {
+    powercut::check_tools();
     Ctx {
         pve: FakePve::start_with(Options {
             qemu: 0,

@@ -366,3 +366,68 @@ fn garbage_slow_and_oversized_hub_answers_are_survived_while_reconcile_uses_last
     assert!(log.contains("desired state from the hub rejected"), "{log}");
     assert!(log.contains("hub jobs fetch failed"), "{log}");
 }
+
+#[test]
+fn blocked_arriving_during_a_long_pass_stops_the_lanes_from_starting_more_mutations() {
+    const GUESTS: usize = 12;
+    let hub = StubHub::start();
+    // 0.1 s per PVE second: each start takes 5 s. At most 8 lanes run at
+    // once, so the last 4 guests start only after the first 8 finished.
+    let agent = Agent::new("hubmidpass", 0.1);
+    let guests: Vec<u32> = (0..GUESTS)
+        .map(|_| {
+            let v = agent
+                .pve
+                .add_qemu("stopped", json!({"cores": 1, "memory": 512}));
+            agent.pve.set_guest(v, "start_secs", json!(50));
+            v
+        })
+        .collect();
+    let running: Vec<Value> = guests
+        .iter()
+        .map(|v| json!({"vmid": v, "state": "running"}))
+        .collect();
+    hub.on("GET", DESIRED, Reply::json(200, &doc(1, json!(running))));
+    // The first report fails; its retry, 2 s later and mid-pass, says blocked.
+    hub.once("POST", REPORT, Reply::status(503));
+    hub.on(
+        "POST",
+        REPORT,
+        Reply::json(200, &envelope(60, true, Some(1), false)),
+    );
+    agent.configure(Source::Hub(&hub.url()), 3600);
+    let mut daemon = agent.start(&[]);
+    let starts = |agent: &Agent| {
+        agent
+            .pve
+            .requests()
+            .iter()
+            .filter(|(m, p)| m == "POST" && p.ends_with("/status/start"))
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || starts(&agent) > 0),
+        "the pass did not start"
+    );
+    assert!(hub.wait_until(Duration::from_secs(20), |r| {
+        r.iter().filter(|q| q.path == REPORT).count() == 2
+    }));
+    // Long enough for the first lanes to finish and the rest to have their turn.
+    std::thread::sleep(Duration::from_secs(9));
+    daemon.assert_alive();
+    let started = starts(&agent);
+    assert!(
+        started < GUESTS,
+        "the lanes kept starting mutations after the hub blocked: {started} starts"
+    );
+    let stopped = guests
+        .iter()
+        .filter(|v| pve_status(&agent, **v) == "stopped")
+        .count();
+    assert_eq!(stopped, GUESTS - started);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("blocked_by_hub"),
+        "the refusals are audited:\n{log}"
+    );
+}

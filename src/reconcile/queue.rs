@@ -7,7 +7,7 @@
 //! consumed is `replay`. A rejection never writes anything.
 
 use super::signed;
-use crate::authz::{self, Rejected, Signers, VerifiedOp};
+use crate::authz::{Rejected, Signers, VerifiedOp};
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, Record};
 
@@ -30,9 +30,7 @@ pub fn enqueue(
     source: &str,
 ) -> Result<Enqueued, JournalError> {
     let index = journal.index();
-    let policy = signed::policy(config, crate::time::now_unix());
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    let op = match authz::verify_detailed(signers, &policy, blob, sig, &consumed) {
+    let op = match signed::verify(signers, config, &index, blob, sig) {
         Ok(op) => op,
         Err(rejected) => return Ok(Enqueued::Rejected(rejected)),
     };

@@ -203,6 +203,31 @@ fn unchanged_pending_decisions_add_nothing_to_the_journal_pass_after_pass() {
             "pass {n}: the journal grew with decisions it already holds"
         );
     }
+    // The audit trail still shows every distinct decision: one that stops
+    // being made lapses, and one made again later is journaled again.
+    let lapsed = |a: &Agent| {
+        a.records()
+            .iter()
+            .filter(|r| matches!(r, Record::DecisionLapsed(d) if d.vmid == Some(guests[0])))
+            .count()
+    };
+    let made = |a: &Agent| {
+        agent::decisions(&a.records())
+            .iter()
+            .filter(|d| d.vmid == Some(guests[0]))
+            .count()
+    };
+    assert_eq!((made(&a), lapsed(&a)), (1, 0));
+    a.write_desired(2, json!(absent[1..]));
+    assert_eq!(a.pass().code, 4);
+    assert_eq!((made(&a), lapsed(&a)), (1, 1), "it lapsed once");
+    a.write_desired(3, json!(absent));
+    assert_eq!(a.pass().code, 4);
+    assert_eq!(
+        (made(&a), lapsed(&a)),
+        (2, 1),
+        "made again, journaled again"
+    );
 }
 
 /// A consumed nonce is pruned by compaction once its blob has expired. If

@@ -1,7 +1,7 @@
 //! `reconcile::queue`: the one entry point for signed ops from outside the
 //! agent (`--submit` and hub jobs). Verifies (stages 1-9, nonce not
 //! consumed) and queues the op durably in the journal; the next pass
-//! verifies it again, gates it and executes it.
+//! verifies it again, gates it, and verifies it once more when it runs.
 //!
 //! Submitting an op that is already queued is a no-op; one whose nonce was
 //! consumed is `replay`. A rejection never writes anything.

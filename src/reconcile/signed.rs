@@ -195,3 +195,30 @@ fn rejection_record(r: &QueueRejection, action: Option<&Action>, now: i64) -> De
         at: now,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(blob: &str) -> QueuedOp {
+        QueuedOp {
+            nonce: "n".into(),
+            blob: blob.into(),
+            sig: String::new(),
+            source: "submit".into(),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn rotations_and_unreadable_blobs_go_before_the_barrier_and_nothing_else_does() {
+        assert!(is_before_barrier(&queued(
+            r#"{"op":"key_rotation","params":{}}"#
+        )));
+        assert!(is_before_barrier(&queued("not json")));
+        assert!(is_before_barrier(&queued(r#"{"op":7}"#)));
+        assert!(is_before_barrier(&queued(r#"{"params":{}}"#)));
+        assert!(!is_before_barrier(&queued(r#"{"op":"guest_destroy"}"#)));
+        assert!(!is_before_barrier(&queued(r#"{"op":"start"}"#)));
+    }
+}

@@ -183,7 +183,10 @@ fn assert_every_mode_refuses(cfg: &Path, blob: &Path, sig: &Path, needle: &str, 
     ] {
         let (code, out) = run_mode(cfg, mode);
         assert_eq!(code, 78, "{case} {mode:?}: {out}");
-        assert!(out.contains(needle), "{case} {mode:?}: {needle} not named: {out}");
+        assert!(
+            out.contains(needle),
+            "{case} {mode:?}: {needle} not named: {out}"
+        );
     }
 }
 
@@ -215,7 +218,12 @@ fn signer_files_or_their_directory_writable_by_group_or_others_exit_78_naming_th
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     };
     // Accepted: what the README's installation steps produce, and tighter.
-    for (file_mode, dir_mode) in [(0o644, 0o755), (0o600, 0o700), (0o444, 0o755), (0o640, 0o750)] {
+    for (file_mode, dir_mode) in [
+        (0o644, 0o755),
+        (0o600, 0o700),
+        (0o444, 0o755),
+        (0o640, 0o750),
+    ] {
         chmod(&ops, file_mode);
         chmod(&holder, dir_mode);
         let (code, out) = run_mode(&cfg, &[Path::new("--check-config")]);
@@ -236,13 +244,23 @@ fn signer_files_or_their_directory_writable_by_group_or_others_exit_78_naming_th
     // The recovery file is held to the same rule.
     let rec_key = keygen(&dir, "rescue");
     let rec = holder.join("recovery.allowed_signers");
-    std::fs::write(&rec, format!("rescue@example.com {}\n", rec_key.public_line)).unwrap();
+    std::fs::write(
+        &rec,
+        format!("rescue@example.com {}\n", rec_key.public_line),
+    )
+    .unwrap();
     chmod(&rec, 0o664);
     let text = std::fs::read_to_string(&cfg).unwrap();
     let mut doc: Value = serde_json::from_str(&text).unwrap();
     doc["authz"]["recovery_signers"] = rec.display().to_string().into();
     std::fs::write(&cfg, doc.to_string()).unwrap();
-    assert_every_mode_refuses(&cfg, &blob, &sig, &rec.display().to_string(), "recovery 664");
+    assert_every_mode_refuses(
+        &cfg,
+        &blob,
+        &sig,
+        &rec.display().to_string(),
+        "recovery 664",
+    );
     chmod(&rec, 0o644);
     let (code, out) = run_mode(&cfg, &[Path::new("--check-config")]);
     assert_eq!(code, 0, "{out}");
@@ -261,14 +279,44 @@ fn check_op_refuses_params_that_execution_would_drop_and_accepts_the_edges() {
     };
     let now = felhom_agent::time::now_unix();
     let cases = [
-        ("restore_overwrite", json!({"snapshot": "a"}), Some(9001), false),
-        ("restore_overwrite", json!({"snapshot": "ab"}), Some(9001), true),
+        (
+            "restore_overwrite",
+            json!({"snapshot": "a"}),
+            Some(9001),
+            false,
+        ),
+        (
+            "restore_overwrite",
+            json!({"snapshot": "ab"}),
+            Some(9001),
+            true,
+        ),
         ("set_config", json!({"cores": 8193}), Some(9001), false),
         ("set_config", json!({"cores": 8192}), Some(9001), true),
-        ("set_config", json!({"description": "d".repeat(8193)}), Some(9001), false),
-        ("set_config", json!({"description": "d".repeat(8192)}), Some(9001), true),
-        ("key_rotation", json!({"operational_signers": [rotation_line(4097)]}), None, false),
-        ("key_rotation", json!({"operational_signers": [rotation_line(4096)]}), None, true),
+        (
+            "set_config",
+            json!({"description": "d".repeat(8193)}),
+            Some(9001),
+            false,
+        ),
+        (
+            "set_config",
+            json!({"description": "d".repeat(8192)}),
+            Some(9001),
+            true,
+        ),
+        (
+            "key_rotation",
+            json!({"operational_signers": [rotation_line(4097)]}),
+            None,
+            false,
+        ),
+        (
+            "key_rotation",
+            json!({"operational_signers": [rotation_line(4096)]}),
+            None,
+            true,
+        ),
     ];
     for (i, (op, params, guest, valid)) in cases.into_iter().enumerate() {
         let blob = canonical_blob(
@@ -284,13 +332,20 @@ fn check_op_refuses_params_that_execution_would_drop_and_accepts_the_edges() {
         let sig = sign(&dir, &key, blob.as_bytes(), NAMESPACE, None);
         let b = dir.write(&format!("edge-{i}.json"), blob.as_bytes());
         let s = dir.write(&format!("edge-{i}.json.sig"), &sig);
-        let (code, out) = agent(&cfg, &[Path::new("--check-op"), &b, &s, Path::new("--json")]);
+        let (code, out) = agent(
+            &cfg,
+            &[Path::new("--check-op"), &b, &s, Path::new("--json")],
+        );
         let doc: Value = serde_json::from_str(&out).unwrap();
         let label = format!("{op} case {i}");
         if valid {
             assert_eq!((code, &doc["error"]), (0, &Value::Null), "{label}: {out}");
         } else {
-            assert_eq!((code, doc["error"].as_str()), (65, Some("malformed")), "{label}: {out}");
+            assert_eq!(
+                (code, doc["error"].as_str()),
+                (65, Some("malformed")),
+                "{label}: {out}"
+            );
         }
     }
 }

@@ -209,10 +209,7 @@ fn sk_signature_verifies_with_user_presence_and_fails_without_it() {
     // The same point under another application string is the same key
     // (found at stage 3), but not the key on the line: stage 4 refuses it.
     let (_, other_app) = sk_signature(&sk, "ssh:other", 0x01, blob);
-    assert_eq!(
-        check(&other_app, true).unwrap_err().code(),
-        "bad_signature"
-    );
+    assert_eq!(check(&other_app, true).unwrap_err().code(), "bad_signature");
     let mut tampered = blob.to_vec();
     tampered[2] ^= 1;
     let e = authz::verify_signature(&signers, &policy(true), &tampered, &present).unwrap_err();
@@ -326,7 +323,9 @@ fn a_rotation_cannot_give_a_recovery_point_the_operational_role_under_any_encodi
         let e = signers
             .check_no_recovery_keys(&parsed)
             .expect_err(&format!("{key} promoted"));
+        assert_eq!((e.file.as_str(), e.line), ("key_rotation", 1), "{e}");
         assert!(e.reason.contains("rec:1"), "{e}");
+        assert!(signers.check_rotation(&lines).is_err(), "{key}");
     }
 }
 

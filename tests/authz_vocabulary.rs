@@ -133,8 +133,17 @@ impl Gen {
             }
             ("purge", 0..=7) => json!(self.rng.below(2) == 0),
             ("snapshot", 0..=7) => json!(self.rng.pick(&[
-                "a", "ab", "a1", "1a", "a-b_c", "a.b", "a b", "", "Zz",
-                &"s".repeat(40), &"s".repeat(41)
+                "a",
+                "ab",
+                "a1",
+                "1a",
+                "a-b_c",
+                "a.b",
+                "a b",
+                "",
+                "Zz",
+                &"s".repeat(40),
+                &"s".repeat(41)
             ])),
             ("operational_signers", 0..=8) => self.rotation_lines(),
             (_, n) => self.rng.pick(&[
@@ -212,7 +221,11 @@ fn blob(op: &str, params: &Value, guest: Option<u32>, n: usize) -> String {
 fn rotation_lines_are_signers(params: &Value, signers: &Signers) -> bool {
     let lines: Vec<String> = params["operational_signers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     Signers::parse_operational_lines(&lines)
         .and_then(|parsed| signers.check_no_recovery_keys(&parsed))
@@ -226,8 +239,7 @@ fn stage_5_and_execution_accept_exactly_the_same_ops_and_params() {
     let newcomer = SigningKey::from_bytes(&[3u8; 32]);
     let op_text = ed_line("alice@example.com", &operator);
     let rec_text = ed_line("rescue@example.com", &rescue);
-    let signers =
-        Signers::from_texts(Some(("op", &op_text)), Some(("rec", &rec_text))).unwrap();
+    let signers = Signers::from_texts(Some(("op", &op_text)), Some(("rec", &rec_text))).unwrap();
     let mut g = Gen {
         rng: Rng(0x0b5e_55ed_5ca1_ab1e),
         line: ed_line("bob@example.com", &newcomer),
@@ -260,7 +272,10 @@ fn stage_5_and_execution_accept_exactly_the_same_ops_and_params() {
             assert!(action.is_none(), "case {n}: {op} is not executed here");
         }
     }
-    assert!(valid > 2_000 && invalid > 2_000, "valid {valid}, invalid {invalid}");
+    assert!(
+        valid > 2_000 && invalid > 2_000,
+        "valid {valid}, invalid {invalid}"
+    );
 }
 
 #[test]
@@ -270,8 +285,7 @@ fn every_op_that_verifies_becomes_an_action() {
     let newcomer = SigningKey::from_bytes(&[6u8; 32]);
     let op_text = ed_line("alice@example.com", &operator);
     let rec_text = ed_line("rescue@example.com", &rescue);
-    let signers =
-        Signers::from_texts(Some(("op", &op_text)), Some(("rec", &rec_text))).unwrap();
+    let signers = Signers::from_texts(Some(("op", &op_text)), Some(("rec", &rec_text))).unwrap();
     let policy = VerifyPolicy {
         host_id: HOST.into(),
         now: NOW,

@@ -518,7 +518,11 @@ fn recovery_key_rotates_operational_signers_and_the_old_key_becomes_unknown() {
     );
     // The rewritten file is the agent's alone (CONTRACT §3), whatever mode
     // the file had before (the fixture writes it 0644).
-    let mode = std::fs::metadata(&a.operational).unwrap().permissions().mode() & 0o7777;
+    let mode = std::fs::metadata(&a.operational)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
     assert_eq!(mode, 0o600, "operational file mode after the rotation");
     assert!(
         a.records()

@@ -11,14 +11,14 @@
     clippy::indexing_slicing
 )]
 
+#[path = "daemon_support/mod.rs"]
+mod daemon_support;
 #[path = "support/fakepve.rs"]
 mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 #[path = "support/stub_hub.rs"]
 mod stub_hub;
-#[path = "daemon_support/mod.rs"]
-mod daemon_support;
 
 use daemon_support::{Agent, DESIRED, REPORT, Source, envelope, wait_for};
 use serde_json::json;
@@ -58,11 +58,17 @@ fn assert_no_forged_line(stderr: &str, journald: bool) {
         } else {
             line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T'
         };
-        assert!(header_ok, "a line that no log record started:\n{line:?}\nin:\n{stderr}");
+        assert!(
+            header_ok,
+            "a line that no log record started:\n{line:?}\nin:\n{stderr}"
+        );
         let target = if journald {
             line[3..].split(':').next().unwrap_or_default()
         } else {
-            line.split_whitespace().nth(2).unwrap_or_default().trim_end_matches(':')
+            line.split_whitespace()
+                .nth(2)
+                .unwrap_or_default()
+                .trim_end_matches(':')
         };
         if target != "audit" {
             assert!(
@@ -71,14 +77,20 @@ fn assert_no_forged_line(stderr: &str, journald: bool) {
                 "a non-audit line matches the audit grep:\n{line}"
             );
         }
-        assert!(!line.contains('\u{2028}') && !line.contains('\u{1b}'), "{line:?}");
+        assert!(
+            !line.contains('\u{2028}') && !line.contains('\u{1b}'),
+            "{line:?}"
+        );
     }
 }
 
 fn file_pass(agent: &Agent, journald: bool) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_felhom-agent"));
-    cmd.arg("--config").arg(&agent.config).arg("--reconcile-now");
-    cmd.env("FELHOM_AGENT_LOG", "debug").env_remove("NOTIFY_SOCKET");
+    cmd.arg("--config")
+        .arg(&agent.config)
+        .arg("--reconcile-now");
+    cmd.env("FELHOM_AGENT_LOG", "debug")
+        .env_remove("NOTIFY_SOCKET");
     if journald {
         cmd.env("JOURNAL_STREAM", "8:1234");
     } else {
@@ -115,7 +127,11 @@ fn hub_document_keys_cannot_forge_log_or_audit_lines() {
     let agent = Agent::new("loginj-hub", 0.0);
     agent.configure(Source::Hub(&hub.url()), 60);
     let doc = unknown_key_doc(2, FORGED[0]);
-    hub.on("POST", REPORT, Reply::json(200, &envelope(60, false, Some(2), false)));
+    hub.on(
+        "POST",
+        REPORT,
+        Reply::json(200, &envelope(60, false, Some(2), false)),
+    );
     hub.on("GET", DESIRED, Reply::json(200, &doc));
     for journald in [false, true] {
         let env = if journald {
@@ -125,14 +141,20 @@ fn hub_document_keys_cannot_forge_log_or_audit_lines() {
         };
         let mut daemon = agent.start(&env);
         let rejected = wait_for(Duration::from_secs(30), || {
-            daemon.log_text().contains("desired state from the hub rejected")
+            daemon
+                .log_text()
+                .contains("desired state from the hub rejected")
         });
         assert!(rejected, "{}", daemon.log_text());
         daemon.kill();
         assert_no_forged_line(&daemon.log_text(), journald);
     }
     let dup = duplicate_key_doc(3, FORGED[1]);
-    hub.on("POST", REPORT, Reply::json(200, &envelope(60, false, Some(3), false)));
+    hub.on(
+        "POST",
+        REPORT,
+        Reply::json(200, &envelope(60, false, Some(3), false)),
+    );
     hub.on("GET", DESIRED, Reply::json(200, &dup));
     let mut daemon = agent.start(&[]);
     let rejected = wait_for(Duration::from_secs(30), || {

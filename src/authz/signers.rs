@@ -13,15 +13,20 @@
 //! "name with spaces" sk-ssh-ed25519@openssh.com AAAA...
 //! ```
 //!
-//! - PRINCIPALS: a pattern list (see `pattern`), optionally double-quoted.
-//!   The agent never matches it (there is no `-I`): a line admits its key
-//!   for any principal. Its first element is the signer's id in audit.
+//! - PRINCIPALS: a pattern list (see `pattern`), optionally double-quoted,
+//!   without negated (`!`) patterns. The agent never matches it (there is
+//!   no `-I`): a line admits its key for any principal, so an exclusion
+//!   could not be honoured, and a line carrying one is refused (OpenSSH
+//!   would refuse the signature for the negated name). Its first element is
+//!   the signer's id in audit.
 //! - OPTIONS: see `options`. KEYTYPE: `ssh-ed25519` or
 //!   `sk-ssh-ed25519@openssh.com`, equal to the type inside the blob.
 //!
 //! Invariants: any line outside the subset rejects the whole file with
-//! `file:line: reason`; a key in both files is an error; a key may appear on
-//! several lines of one file, and the first line that admits it wins.
+//! `file:line: reason`; a key is its Ed25519 point (an `sk-ssh-ed25519`
+//! line with a recovery key's point is the recovery key), and a key in both
+//! files is an error; a key may appear on several lines of one file, and
+//! the first line that admits it wins (preferring its exact encoding).
 //!
 //! Stricter than OpenSSH, beyond `options`: other key types; a quote inside
 //! an unquoted principal list or text glued to a closing quote; empty
@@ -32,6 +37,7 @@
 use super::key::{ED25519, PublicKey, SK_ED25519};
 use super::options::{self, SignerOptions};
 use super::pattern::{self, ListMatch};
+use super::signer_file;
 use std::fmt;
 
 /// Largest signer file read: thousands of lines, far beyond any real team.
@@ -109,15 +115,19 @@ pub struct Signers {
 }
 
 impl Signers {
-    /// Reads and parses the files named in the config; a `None` path
-    /// contributes no signer.
+    /// Reads (see `signer_file`: size, UTF-8, modes) and parses the files
+    /// named in the config; a `None` path contributes no signer.
     pub fn load(cfg: &crate::config::AuthzConfig) -> Result<Signers, SignerFileError> {
         let op = cfg
             .operational_signers
             .as_deref()
-            .map(read_file)
+            .map(signer_file::read)
             .transpose()?;
-        let rec = cfg.recovery_signers.as_deref().map(read_file).transpose()?;
+        let rec = cfg
+            .recovery_signers
+            .as_deref()
+            .map(signer_file::read)
+            .transpose()?;
         Signers::from_texts(
             op.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
             rec.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
@@ -171,22 +181,56 @@ impl Signers {
         Ok(out)
     }
 
-    /// Errors if any of `candidate` uses a key from the recovery file.
+    /// Errors if any of `candidate` uses a recovery key's Ed25519 point,
+    /// under any encoding.
     pub fn check_no_recovery_keys(&self, candidate: &[SignerLine]) -> Result<(), SignerFileError> {
-        let recovery: Vec<SignerLine> = self
-            .lines
+        reject_shared_keys(&self.recovery_lines(), candidate)
+    }
+
+    /// A `key_rotation`'s new operational set, checked exactly as the
+    /// executor will write it and `load` will read it back beside the
+    /// current recovery file: every element one signer line, no recovery
+    /// key's point, and a file within [`MAX_SIGNERS`] and [`MAX_FILE_LEN`].
+    /// Stage 5 and the executor both call this (one definition).
+    pub fn check_rotation(&self, lines: &[String]) -> Result<Vec<SignerLine>, SignerFileError> {
+        let parsed = Signers::parse_operational_lines(lines)?;
+        let recovery = self.recovery_lines();
+        reject_shared_keys(&recovery, &parsed)?;
+        if parsed.len().saturating_add(recovery.len()) > MAX_SIGNERS {
+            return Err(err(
+                "key_rotation",
+                0,
+                format!("with the recovery file, more than {MAX_SIGNERS} signer lines"),
+            ));
+        }
+        if operational_file_text(lines).len() > MAX_FILE_LEN {
+            return Err(err(
+                "key_rotation",
+                0,
+                format!("the new file would be larger than {MAX_FILE_LEN} bytes"),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    fn recovery_lines(&self) -> Vec<SignerLine> {
+        self.lines
             .iter()
             .filter(|l| l.role == Role::Recovery)
             .cloned()
-            .collect();
-        reject_shared_keys(candidate, &recovery)
+            .collect()
     }
 
-    /// Stage 3: the first line with this exact key blob that admits it.
-    pub fn find(&self, key_blob: &[u8], namespace: &str, now: i64) -> Option<&SignerLine> {
-        self.lines
+    /// Stage 3: a line with this key's Ed25519 point that admits it. Among
+    /// several, the first whose encoding equals `key` exactly (the one the
+    /// signature can verify under, as OpenSSH would pick), else the first.
+    pub fn find(&self, key: &PublicKey, namespace: &str, now: i64) -> Option<&SignerLine> {
+        let mut admitting = self
+            .lines
             .iter()
-            .find(|l| l.key.blob() == key_blob && l.admits(namespace, now))
+            .filter(|l| l.key.point() == key.point() && l.admits(namespace, now));
+        let first = admitting.clone().next()?;
+        Some(admitting.find(|l| l.key == *key).unwrap_or(first))
     }
 
     pub fn lines(&self) -> &[SignerLine] {
@@ -194,7 +238,18 @@ impl Signers {
     }
 }
 
-fn err(file: &str, line: usize, reason: String) -> SignerFileError {
+/// The operational file a `key_rotation` writes: a header comment, then
+/// one signer line per element.
+pub fn operational_file_text(lines: &[String]) -> String {
+    let mut text = String::from("# operational signers, written by a signed key_rotation\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+pub(super) fn err(file: &str, line: usize, reason: String) -> SignerFileError {
     SignerFileError {
         file: file.to_string(),
         line,
@@ -202,38 +257,27 @@ fn err(file: &str, line: usize, reason: String) -> SignerFileError {
     }
 }
 
-fn read_file(path: &std::path::Path) -> Result<(String, String), SignerFileError> {
-    use std::io::Read;
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| err(&name, 0, format!("cannot open: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(u64::try_from(MAX_FILE_LEN).unwrap_or(u64::MAX) + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(&name, 0, format!("cannot read: {e}")))?;
-    if bytes.len() > MAX_FILE_LEN {
-        return Err(err(&name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok((name, text)),
-        Err(e) => {
-            let upto = e
-                .as_bytes()
-                .get(..e.utf8_error().valid_up_to())
-                .unwrap_or_default();
-            let line = upto.iter().filter(|&&c| c == b'\n').count() + 1;
-            Err(err(&name, line, "not valid UTF-8".into()))
-        }
-    }
-}
-
+/// A key is its Ed25519 point: the same point in `a` and `b`, under any
+/// key type or sk application, is the same key in two roles. The error
+/// names the line of `b`, and where in `a` the key already is.
 fn reject_shared_keys(a: &[SignerLine], b: &[SignerLine]) -> Result<(), SignerFileError> {
     for line in b {
-        if let Some(other) = a.iter().find(|o| o.key == line.key) {
+        if let Some(other) = a.iter().find(|o| o.key.point() == line.key.point()) {
+            let encoding = if other.key == line.key {
+                String::new()
+            } else {
+                format!(
+                    " (there as {} {})",
+                    other.key.type_name(),
+                    other.key.fingerprint()
+                )
+            };
             return Err(err(
                 &line.file,
                 line.line,
                 format!(
-                    "key {} is also in {}:{} ({}); a key has exactly one role",
+                    "key {} is also in {}:{} ({}){encoding}; the same Ed25519 point is the same \
+                     key whatever its encoding, and a key has exactly one role",
                     line.key.fingerprint(),
                     other.file,
                     other.line,
@@ -318,6 +362,13 @@ fn principals(s: &str) -> Result<(&str, &str), String> {
     };
     if !pattern::list_is_well_formed(list.as_bytes()) {
         return Err(format!("principals {list:?} is not a pattern list"));
+    }
+    if let Some(negated) = list.split(',').find(|p| p.starts_with('!')) {
+        return Err(format!(
+            "principals: negated pattern {negated:?} is not supported (the agent does not \
+             match principals, so it cannot honour an exclusion; list only the names that \
+             may sign)"
+        ));
     }
     let rest = rest.trim_start_matches([' ', '\t']);
     if rest.is_empty() {

@@ -17,8 +17,8 @@
 //!
 //! Files: `armor` (armored text → bytes), `wire` (SSH encoding), `sshsig`
 //! (the SSHSIG blob), `key` (Ed25519 / sk-Ed25519 keys and signatures),
-//! `pattern` (OpenSSH pattern lists), `options`, `signers` and
-//! `signer_file` (the signer files: syntax, roles, modes), `rfc3339`, `blob` (stage 5; the op vocabulary itself is
+//! `pattern` (OpenSSH pattern lists), `options`, `signer_line`, `signers`
+//! and `signer_file` (the signer files: line syntax, roles, modes), `rfc3339`, `blob` (stage 5; the op vocabulary itself is
 //! `crate::ops`), `verify` (the pipeline).
 //!
 //! Deliberate differences from `ssh-keygen -Y verify` (each is a refusal
@@ -52,6 +52,7 @@ mod options;
 mod pattern;
 pub mod rfc3339;
 mod signer_file;
+mod signer_line;
 mod signers;
 mod sshsig;
 mod verify;

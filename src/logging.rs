@@ -191,7 +191,8 @@ mod tests {
 
     #[test]
     fn no_text_can_end_the_line_or_hide_what_follows() {
-        let hostile = "a\nb\r\nc\td\u{0}e\u{1b}[2Kf\u{7f}g\u{85}h\u{2028}i\u{2029}j\u{202e}k\u{2066}l";
+        let hostile =
+            "a\nb\r\nc\td\u{0}e\u{1b}[2Kf\u{7f}g\u{85}h\u{2028}i\u{2029}j\u{202e}k\u{2066}l";
         let out = escape(hostile);
         assert_eq!(
             out,
@@ -216,11 +217,18 @@ mod tests {
             for journald in [false, true] {
                 let line = render_line(journald, 0, Level::Warn, "felhom_agent::hub", text);
                 let lower = line.to_ascii_lowercase();
-                assert!(!lower.contains(" audit: ") && !lower.contains(">audit:"), "{line}");
+                assert!(
+                    !lower.contains(" audit: ") && !lower.contains(">audit:"),
+                    "{line}"
+                );
                 assert!(!lower.contains("audit:"), "{line}");
                 // The audit record's header, and only it, carries the marker.
                 let real = render_line(journald, 0, Level::Info, AUDIT_TARGET, text);
-                assert_eq!(real.to_ascii_lowercase().matches("audit:").count(), 1, "{real}");
+                assert_eq!(
+                    real.to_ascii_lowercase().matches("audit:").count(),
+                    1,
+                    "{real}"
+                );
             }
         }
         assert_eq!(escape("x audit: y"), "x audit\\: y");
@@ -233,7 +241,10 @@ mod tests {
         let text = "é".repeat(MAX_MESSAGE_BYTES);
         let out = escape(&text);
         assert!(out.len() < MAX_MESSAGE_BYTES + 64, "{}", out.len());
-        assert!(out.ends_with(&format!(" [{} more bytes not logged]", text.len() - MAX_MESSAGE_BYTES)));
+        assert!(out.ends_with(&format!(
+            " [{} more bytes not logged]",
+            text.len() - MAX_MESSAGE_BYTES
+        )));
         let line = render_line(false, 0, Level::Info, "t", &"\n".repeat(MAX_MESSAGE_BYTES));
         assert!(line.len() < MAX_MESSAGE_BYTES + 128);
     }

@@ -33,7 +33,11 @@ use super::options::{self, SignerOptions};
 use super::pattern;
 use super::signers::{MAX_FILE_LEN, MAX_LINE_LEN, Role, SignerFileError, SignerLine, err};
 
-pub(super) fn parse_file(name: &str, text: &str, role: Role) -> Result<Vec<SignerLine>, SignerFileError> {
+pub(super) fn parse_file(
+    name: &str,
+    text: &str,
+    role: Role,
+) -> Result<Vec<SignerLine>, SignerFileError> {
     if text.len() > MAX_FILE_LEN {
         return Err(err(name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
     }

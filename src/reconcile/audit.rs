@@ -42,7 +42,9 @@ pub fn line(record: &DecisionRecord) -> String {
         field(&record.decision),
         field(&record.op),
         field(&record.class),
-        record.vmid.map_or_else(|| "-".to_string(), |v| v.to_string()),
+        record
+            .vmid
+            .map_or_else(|| "-".to_string(), |v| v.to_string()),
         field(&record.source),
         opt_field(record.signer.as_ref()),
         opt_field(record.role.as_ref()),
@@ -95,13 +97,18 @@ mod tests {
             "decision=refused op=guest_destroy class=destructive vmid=9003 source=job \
              signer=alice@example.com role=operational nonce=- reason=\"bad_signature\""
         );
-        let l = line(&decision(Some("Bob Ops decision=allowed"), "x\" decision=allowed"));
+        let l = line(&decision(
+            Some("Bob Ops decision=allowed"),
+            "x\" decision=allowed",
+        ));
         assert!(l.contains("signer=\"Bob Ops decision=allowed\" "), "{l}");
         let fields = logfmt(&l);
         let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["decision", "op", "class", "vmid", "source", "signer", "role", "nonce", "reason"]
+            [
+                "decision", "op", "class", "vmid", "source", "signer", "role", "nonce", "reason"
+            ]
         );
         assert_eq!(fields[0].1, "refused");
         assert_eq!(fields[5].1, "Bob Ops decision=allowed");

@@ -39,8 +39,10 @@ const QUIET_TARGETS: &[&str] = &["ureq", "ureq_proto", "rustls", "webpki"];
 /// message the agent writes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
-/// The marker `grep ' audit: '` looks for, without its blanks.
+/// The marker `grep ' audit: '` looks for, without its blanks, and the
+/// word before its colon.
 const AUDIT_MARK: &[u8] = b"audit:";
+const AUDIT_WORD: &[u8] = b"audit";
 
 /// Characters written as an escape: they could end a line (or look like
 /// one ending), or reorder what a reader sees.
@@ -57,9 +59,9 @@ fn needs_escape(c: char) -> bool {
 /// the audit marker.
 fn ends_with_audit_word(out: &str) -> bool {
     out.len()
-        .checked_sub(AUDIT_MARK.len() - 1)
+        .checked_sub(AUDIT_WORD.len())
         .and_then(|from| out.as_bytes().get(from..))
-        .is_some_and(|tail| tail.eq_ignore_ascii_case(&AUDIT_MARK[..AUDIT_MARK.len() - 1]))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(AUDIT_WORD))
 }
 
 /// `text` as it may appear inside one log line (see the module header):

@@ -75,9 +75,8 @@ fn hostile_keys_are_shown_quoted_escaped_and_cut_in_one_line() {
         !shown.contains(&"k".repeat(70)),
         "cut at 64 characters: {shown}"
     );
-    let dup =
-        format!(r#"{{"generation":1,"desired_state":{{"guests":[]}},"a\u000bb":1,"a\u000bb":2}}"#);
-    let shown = err(&dup).to_string();
+    let dup = r#"{"generation":1,"desired_state":{"guests":[]},"a\u000bb":1,"a\u000bb":2}"#;
+    let shown = err(dup).to_string();
     assert!(shown.contains(r#"duplicate key "a\u{b}b""#), "{shown}");
 }
 

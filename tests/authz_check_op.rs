@@ -173,13 +173,16 @@ fn run_mode(cfg: &Path, args: &[&Path]) -> (i32, String) {
     )
 }
 
-/// `--check-config`, `--check-op` and `--submit` all refuse with 78 and
-/// name `needle` in their output.
+/// Every mode that loads the signer files (the daemon included) refuses
+/// with 78 and names `needle` in its output.
 fn assert_every_mode_refuses(cfg: &Path, blob: &Path, sig: &Path, needle: &str, case: &str) {
     for mode in [
         &[Path::new("--check-config")][..],
         &[Path::new("--check-op"), blob, sig],
         &[Path::new("--submit"), blob, sig],
+        &[Path::new("--plan")],
+        &[Path::new("--reconcile-now")],
+        &[Path::new("--pending")],
     ] {
         let (code, out) = run_mode(cfg, mode);
         assert_eq!(code, 78, "{case} {mode:?}: {out}");
@@ -188,6 +191,31 @@ fn assert_every_mode_refuses(cfg: &Path, blob: &Path, sig: &Path, needle: &str, 
             "{case} {mode:?}: {needle} not named: {out}"
         );
     }
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_felhom-agent"))
+        .arg("--config")
+        .arg(cfg)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(78),
+        "{case}: the daemon started"
+    );
 }
 
 #[test]

@@ -227,9 +227,7 @@ fn rotation_lines_are_signers(params: &Value, signers: &Signers) -> bool {
                 .collect()
         })
         .unwrap_or_default();
-    Signers::parse_operational_lines(&lines)
-        .and_then(|parsed| signers.check_no_recovery_keys(&parsed))
-        .is_ok()
+    signers.check_rotation(&lines).is_ok()
 }
 
 #[test]

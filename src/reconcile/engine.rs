@@ -72,11 +72,12 @@ impl JournalView<'_> {
         }
     }
 
-    /// The index as it is now (a mutating pass's changes included).
-    fn index(&self) -> Index {
+    /// Runs `f` on the index as it is now (a mutating pass's changes
+    /// included).
+    fn with_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
         match self {
-            JournalView::Write(j) => j.index(),
-            JournalView::Read(i) => Index::clone(i),
+            JournalView::Write(j) => j.with_index(f),
+            JournalView::Read(i) => f(i),
         }
     }
 }
@@ -127,7 +128,8 @@ pub fn run_pass_with_lanes(
     // 1. Recover what a previous run left in flight.
     let busy = recover_step(writer, inputs.client, &mut report)?;
     // 2. Read the desired and the actual state.
-    let desired = read_desired(config, writer, &journal.index(), &mut report);
+    let last_generation = journal.with_index(|i| i.last_generation);
+    let desired = read_desired(config, writer, last_generation, &mut report);
     report.generation = desired.as_ref().map(DesiredState::generation);
     let actual = match actual::read(inputs.client, desired.as_ref()) {
         Ok(a) => a,
@@ -139,7 +141,7 @@ pub fn run_pass_with_lanes(
                 report,
                 pending: Vec::new(),
                 guests: Vec::new(),
-                generation_applied: journal.index().last_generation,
+                generation_applied: last_generation,
                 actual_read: false,
             });
         }
@@ -176,7 +178,7 @@ pub fn run_pass_with_lanes(
     // 6. Close the pass.
     let report = pass.report;
     audit.finish(crate::time::now_unix())?;
-    let generation_applied = finish_journal(writer, desired.as_ref(), &journal.index())?;
+    let generation_applied = finish_journal(writer, desired.as_ref(), last_generation)?;
     Ok(PassOutput {
         report,
         pending,
@@ -205,8 +207,9 @@ impl Pass<'_, '_> {
         &mut self,
         which: impl Fn(&QueuedOp) -> bool,
     ) -> Result<Vec<signed::SignedJob>, JournalError> {
-        let index = self.journal.index();
-        let queue: Vec<&QueuedOp> = index.queued.iter().filter(|q| which(q)).collect();
+        let queue: Vec<QueuedOp> = self
+            .journal
+            .with_index(|i| i.queued.iter().filter(|q| which(q)).cloned().collect());
         if queue.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,7 +220,9 @@ impl Pass<'_, '_> {
             }
             Signers::default()
         });
-        let (jobs, rejections) = signed::verify_queue(&signers, self.config, &index, queue);
+        let (jobs, rejections) = self
+            .journal
+            .with_index(|index| signed::verify_queue(&signers, self.config, index, &queue));
         let now = crate::time::now_unix();
         for r in rejections {
             let line = signed::settle_rejection(self.audit, self.journal.writer(), &r, None, now)?;
@@ -228,7 +233,7 @@ impl Pass<'_, '_> {
 
     /// Gates each candidate and audits the decision.
     fn gate(&mut self, candidates: Vec<Candidate>) -> Result<Vec<Decision>, JournalError> {
-        let index = self.journal.index();
+        let provenance = self.journal.with_index(|i| i.provenance.clone());
         let ctx = GateContext {
             host_id: &self.config.host_id,
             blocked: (self.blocked)(),
@@ -236,14 +241,9 @@ impl Pass<'_, '_> {
         let now = crate::time::now_unix();
         let mut decisions = Vec::new();
         for (action, op) in candidates {
-            let provenance = index.provenance.get(&action.vmid);
-            let decision = gate::decide(
-                action,
-                op,
-                AgentContext { transaction: None },
-                provenance,
-                &ctx,
-            );
+            let origin = provenance.get(&action.vmid);
+            let decision =
+                gate::decide(action, op, AgentContext { transaction: None }, origin, &ctx);
             self.audit.record(decision_record(&decision, now))?;
             decisions.push(decision);
         }
@@ -296,13 +296,13 @@ fn recover_step(
 fn read_desired(
     config: &Config,
     writer: Option<&Journal>,
-    index: &Index,
+    last_generation: Option<u64>,
     report: &mut PassReport,
 ) -> Option<DesiredState> {
     let provider = Provider::from_config(config);
     let resolution = match writer {
-        Some(_) => provider.resolve(&config.state_dir, index.last_generation),
-        None => provider.resolve_read_only(&config.state_dir, index.last_generation),
+        Some(_) => provider.resolve(&config.state_dir, last_generation),
+        None => provider.resolve_read_only(&config.state_dir, last_generation),
     };
     report.errors.extend(
         resolution
@@ -318,9 +318,9 @@ fn read_desired(
 fn finish_journal(
     writer: Option<&Journal>,
     desired: Option<&DesiredState>,
-    index: &Index,
+    last_generation: Option<u64>,
 ) -> Result<Option<u64>, JournalError> {
-    let mut applied = index.last_generation;
+    let mut applied = last_generation;
     let Some(j) = writer else {
         return Ok(applied);
     };

@@ -113,11 +113,11 @@ pub fn is_before_barrier(q: &QueuedOp) -> bool {
 }
 
 /// Verifies each of `queue` against `signers`, now.
-pub fn verify_queue<'q>(
+pub fn verify_queue(
     signers: &Signers,
     config: &Config,
     index: &Index,
-    queue: impl IntoIterator<Item = &'q QueuedOp>,
+    queue: &[QueuedOp],
 ) -> (Vec<SignedJob>, Vec<QueueRejection>) {
     let mut jobs = Vec::new();
     let mut rejections = Vec::new();

@@ -299,12 +299,12 @@ def main():
     write = "--write" in sys.argv[1:]
     packages = lock_packages()
     check_sources(packages)
+    meta, informational = check_advisories(packages)
     compiled = compiled_set()
     runtime = runtime_set()
     check_vendor(packages, compiled)
     check_licenses(compiled)
     check_duplicates(compiled)
-    meta, informational = check_advisories(packages)
     generated = {
         ROOT / "audit" / "CRATES.md": crates_md(compiled, runtime),
         ROOT / "audit" / "ADVISORIES.md": advisories_md(meta, informational),

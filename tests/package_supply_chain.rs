@@ -197,3 +197,119 @@ fn stale_sbom_or_debian_copyright_fails_the_check() {
     );
     assert_check_fails(&clone, "dist/debian/copyright is stale");
 }
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn advisory(id: &str, package: &str) -> String {
+    format!(
+        "```toml\n[advisory]\nid = \"{id}\"\npackage = \"{package}\"\ndate = \"2030-01-01\"\n\n\
+         [versions]\npatched = [\">= 0.0.1\"]\n```\n\n# A test advisory\n"
+    )
+}
+
+fn refresh(clone: &Path, db: &Path) -> Output {
+    Command::new("python3")
+        .arg("audit/refresh_advisories.py")
+        .arg(db)
+        .current_dir(clone)
+        .output()
+        .unwrap()
+}
+
+fn snapshot(clone: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(clone.join("audit/advisory-db/SNAPSHOT.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn refresh_script_carries_only_locked_crates_advisories_and_names_the_source_commit() {
+    let (tmp, clone) = fresh_clone("refresh");
+    let db = tmp.0.join("advisory-db");
+    write(
+        &db.join("crates/ring/RUSTSEC-2099-0001.md"),
+        &advisory("RUSTSEC-2099-0001", "ring"),
+    );
+    write(
+        &db.join("crates/not-locked-here/RUSTSEC-2099-0002.md"),
+        &advisory("RUSTSEC-2099-0002", "not-locked-here"),
+    );
+    write(&db.join("LICENSE.txt"), "CC0\n");
+
+    // A git checkout: the commit and its date come from git.
+    let dbgit = |args: &[&str]| {
+        run(Command::new("git")
+            .arg("-C")
+            .arg(&db)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .env("GIT_COMMITTER_DATE", "2030-01-02T03:04:05Z")
+            .env("GIT_AUTHOR_DATE", "2030-01-02T03:04:05Z"))
+    };
+    dbgit(&["init", "--quiet"]);
+    dbgit(&["add", "."]);
+    dbgit(&["commit", "--quiet", "-m", "advisories"]);
+    let commit = git(&db, &["rev-parse", "HEAD"]);
+    let out = refresh(&clone, &db);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = snapshot(&clone);
+    assert_eq!(meta["commit"], commit.as_str());
+    assert_eq!(meta["date"], "2030-01-02");
+    assert!(
+        meta["identified_by"]
+            .as_str()
+            .unwrap()
+            .contains("git rev-parse HEAD")
+    );
+    let files: Vec<&String> = meta["advisories"].as_object().unwrap().keys().collect();
+    assert_eq!(files, ["crates/ring/RUSTSEC-2099-0001.md"]);
+    let covered = meta["covered_crates"].as_array().unwrap();
+    assert!(covered.iter().any(|c| c == "ring"));
+    assert!(!covered.iter().any(|c| c == "felhom-agent"));
+    run(Command::new("python3")
+        .args(["audit/check.py", "--write"])
+        .current_dir(&clone));
+    let out = check(&clone);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let advisories_md = std::fs::read_to_string(clone.join("audit/ADVISORIES.md")).unwrap();
+    assert!(advisories_md.contains(&commit), "{advisories_md}");
+
+    // An export without git metadata: its SNAPSHOT.txt names the commit.
+    std::fs::remove_dir_all(db.join(".git")).unwrap();
+    let exported = "f".repeat(40);
+    write(
+        &db.join("SNAPSHOT.txt"),
+        &format!("Snapshot of the RustSec advisory database, commit {exported} of 2031-02-03.\n"),
+    );
+    let out = refresh(&clone, &db);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = snapshot(&clone);
+    assert_eq!(meta["commit"], exported.as_str());
+    assert_eq!(meta["date"], "2031-02-03");
+    assert!(
+        meta["identified_by"]
+            .as_str()
+            .unwrap()
+            .contains("SNAPSHOT.txt")
+    );
+
+    // Neither: it refuses rather than guess.
+    std::fs::remove_file(db.join("SNAPSHOT.txt")).unwrap();
+    let out = refresh(&clone, &db);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--commit and --date"));
+}

@@ -235,7 +235,7 @@ fn rotation_setup(ctx: &Ctx) -> World {
         None,
     );
     let old = std::fs::read(w.image(OPERATIONAL)).unwrap();
-    let new = format!("# operational signers, written by a signed key_rotation\n{line}\n");
+    let new = felhom_agent::authz::operational_file_text(std::slice::from_ref(&line));
     w.data.insert("old", old);
     w.data.insert("new", new.into_bytes());
     w.mounted(|w| {

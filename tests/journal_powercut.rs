@@ -74,7 +74,7 @@ fn busy_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
     let syncs = count(c, "fsync:journal");
     // Before every journal sync, with sectors kept at random: the group
     // commits of eight lanes, each write unsynced at its cut.
-    let mut cuts: Vec<Cut> = (1..=syncs.min(64))
+    let mut cuts: Vec<Cut> = (1..=syncs.min(48))
         .map(|n| {
             let t = Trigger::before("fsync", n).named("journal");
             cut(CutAt::Fs(t), Policy::Sectors)
@@ -84,7 +84,7 @@ fn busy_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
     // A crash (SIGKILL) between a write and its sync, then a power cut
     // early in the next run: the dead process's unsynced write must be
     // made durable before the next one goes out.
-    for k in (2..syncs * 2 / 3).step_by(3) {
+    for k in (2..syncs * 2 / 3).step_by(4) {
         for n in [1, 2] {
             let crash = Trigger::before("fsync", k).named("journal");
             let then = Trigger::before("fsync", n).named("journal");

@@ -13,14 +13,24 @@
 //! (the old journal stays live); a failure at or after the directory sync
 //! exits (`fatal_io`): which file is durable is then unknown.
 //!
-//! Dropped by compaction: history that no longer shapes behaviour (decision
-//! records, closed intents and the applied keys of desired-state actions,
-//! dequeued ops, nonces past expiry and their applied keys). The audit log
-//! keeps the decisions; `prev_head` links the new chain to the old one.
+//! Dropped by compaction: history that no longer shapes behaviour (allowed
+//! and lapsed decision records, closed intents and the applied keys of
+//! desired-state actions, dequeued ops, nonces past expiry and their applied
+//! keys). The audit log keeps the decisions; `prev_head` links the new chain
+//! to the old one. Standing decisions are live state and stay.
+//!
+//! When: the file is compacted once it is larger than max(4 MiB, 2 × the
+//! live state), the live state measured as the bytes compaction would write
+//! (CONTRACT §8). Every mode and every daemon round re-opens the journal, so
+//! the measure is never "the file as it was at open" (a file that grows a
+//! little per open would then never be compacted). It is taken only when
+//! the file has outgrown twice the last measure, so a pass rarely pays for
+//! it, and after a compaction it is the new file's size.
 
 use super::error::JournalError;
-use super::format::{self, Header};
+use super::format::{self, HEADER_LEN, Header};
 use super::handle::{Journal, lock, state_from};
+use super::index::Index;
 use super::io::{Fs, fatal_io, new_salt};
 use super::record::Record;
 use super::{JOURNAL_FILE, TEMP_FILE, replay};
@@ -31,22 +41,39 @@ use std::path::Path;
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
 
 impl Journal {
-    /// Compacts when the file passes [`COMPACT_MIN_BYTES`] and twice its
-    /// size after the last compaction (so live state alone never triggers a
-    /// rewrite on every call). Returns whether it compacted.
+    /// Compacts when the file is larger than [`COMPACT_MIN_BYTES`] and
+    /// twice its live state (so live state alone never triggers a rewrite
+    /// on every call). Returns whether it compacted.
     pub fn compact_if_needed(&self) -> Result<bool, JournalError> {
+        let now = crate::time::now_unix();
         let due = {
-            let st = lock(&self.state);
-            st.file_len > COMPACT_MIN_BYTES.max(st.base_len.saturating_mul(2))
+            let mut st = lock(&self.state);
+            let file_len = st.file_len;
+            let over = |live: u64| file_len > COMPACT_MIN_BYTES.max(live.saturating_mul(2));
+            // The last measure is a lower bound only while nothing was
+            // appended since; re-measure whenever it says "due".
+            if over(st.live_len) {
+                let live = live_len(&st.index, now)?;
+                st.live_len = live;
+                over(live)
+            } else {
+                false
+            }
         };
         if due {
-            self.compact()?;
+            self.compact_as_of(now)?;
         }
         Ok(due)
     }
 
     /// Rewrites the journal as its live state now. Appenders wait meanwhile.
     pub fn compact(&self) -> Result<(), JournalError> {
+        self.compact_as_of(crate::time::now_unix())
+    }
+
+    /// [`Journal::compact`] with the clock reading `now` (what expiry
+    /// pruning compares against; tests step the clock with it).
+    pub fn compact_as_of(&self, now: i64) -> Result<(), JournalError> {
         let mut st = lock(&self.state);
         while st.flushing || !st.pending.is_empty() {
             st.compactor_waiting = true;
@@ -63,7 +90,7 @@ impl Journal {
         let header = Header::new(new_salt(&st.chain_head), st.next_seq, st.chain_head);
         let payloads = st
             .index
-            .live_records(crate::time::now_unix())
+            .live_records(now)
             .iter()
             .map(Record::encode)
             .collect::<Result<Vec<_>, _>>()?;
@@ -77,7 +104,7 @@ impl Journal {
             Err(e) => fatal_io("reopen after compaction", &self.path, &e),
         };
         *lock(&self.sink) = sink;
-        *st = state_from(index, &summary);
+        *st = state_from(index, &summary, summary.valid_len);
         // The compacted records took seqs from the old `next_seq` on, and
         // they are durable.
         self.durable_next
@@ -92,23 +119,35 @@ impl Journal {
     }
 }
 
-/// A whole file: `header`, then `payloads` in as few batches as
-/// [`format::MAX_BATCH_BYTES`] allows. Several batches in one write are
-/// safe here: the file is synced before it is renamed into place.
+/// How many records go in each batch of a compacted file, for records of
+/// these payload lengths: as many as fit in [`format::MAX_BATCH_BYTES`],
+/// at least one.
+fn batch_counts(lens: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let (mut records, mut body) = (0usize, 0usize);
+    for len in lens {
+        let framed = format::RECORD_HEAD.saturating_add(len);
+        if records > 0 && body.saturating_add(framed) > format::MAX_BATCH_BYTES {
+            counts.push(records);
+            (records, body) = (0, 0);
+        }
+        records += 1;
+        body = body.saturating_add(framed);
+    }
+    if records > 0 {
+        counts.push(records);
+    }
+    counts
+}
+
+/// A whole file: `header`, then `payloads` in batches ([`batch_counts`]).
+/// Several batches in one write are safe here: the file is synced before it
+/// is renamed into place.
 fn encode_file(header: &Header, payloads: &[Vec<u8>]) -> Vec<u8> {
     let mut bytes = header.encode().to_vec();
     let mut seq = header.first_seq;
     let mut rest = payloads;
-    while !rest.is_empty() {
-        let mut body = 0usize;
-        let n = rest
-            .iter()
-            .take_while(|p| {
-                body = body.saturating_add(format::RECORD_HEAD + p.len());
-                body <= format::MAX_BATCH_BYTES
-            })
-            .count()
-            .max(1);
+    for n in batch_counts(payloads.iter().map(Vec::len)) {
         let (batch, later) = rest.split_at(n.min(rest.len()));
         format::encode_batch(
             &mut bytes,
@@ -120,6 +159,25 @@ fn encode_file(header: &Header, payloads: &[Vec<u8>]) -> Vec<u8> {
         rest = later;
     }
     bytes
+}
+
+/// The size of the file a compaction at `now` would write for `index`:
+/// the live state, as the compaction threshold measures it.
+pub fn live_len(index: &Index, now: i64) -> Result<u64, JournalError> {
+    let lens = index
+        .live_records(now)
+        .iter()
+        .map(|r| r.encode().map(|p| p.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records: usize = lens
+        .iter()
+        .map(|l| format::RECORD_HEAD.saturating_add(*l))
+        .sum();
+    let batches = batch_counts(lens).len().saturating_mul(format::BATCH_HEAD);
+    Ok(
+        u64::try_from(HEADER_LEN.saturating_add(records).saturating_add(batches))
+            .unwrap_or(u64::MAX),
+    )
 }
 
 /// Installs `bytes` as `<dir>/journal` via the temp file, rename and

@@ -81,8 +81,9 @@ pub(super) struct State {
     pub index: Index,
     /// Bytes in the file, durable.
     pub file_len: u64,
-    /// File size right after the last compaction (or open), for the bound.
-    pub base_len: u64,
+    /// Bytes of the live state at its last measure (0: not measured since
+    /// open), for compaction's bound.
+    pub live_len: u64,
 }
 
 impl Journal {
@@ -111,7 +112,9 @@ impl Journal {
             Some(bytes) => {
                 let (index, summary) = replay(&bytes)?;
                 let version = summary.header.version;
-                (state_from(index, &summary), summary.torn_tail, version)
+                // The live state is measured when compaction first asks.
+                let state = state_from(index, &summary, 0);
+                (state, summary.torn_tail, version)
             }
         };
         if let Some((offset, bytes)) = recovered {
@@ -189,7 +192,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
+pub(super) fn state_from(index: Index, summary: &format::ScanSummary, live_len: u64) -> State {
     State {
         salt: summary.header.salt,
         next_seq: summary.next_seq,
@@ -202,7 +205,7 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
         compactor_waiting: false,
         index,
         file_len: summary.valid_len,
-        base_len: summary.valid_len,
+        live_len,
     }
 }
 
@@ -242,5 +245,5 @@ fn create_empty(fs: &dyn Fs, dir: &Path, path: &Path) -> Result<State, JournalEr
     super::compact::install(fs, dir, &bytes)?;
     log::info!("journal {} created", path.display());
     let (index, summary) = replay(&bytes)?;
-    Ok(state_from(index, &summary))
+    Ok(state_from(index, &summary, summary.valid_len))
 }

@@ -46,7 +46,7 @@ pub mod lock;
 pub mod record;
 mod replay;
 
-pub use compact::COMPACT_MIN_BYTES;
+pub use compact::{COMPACT_MIN_BYTES, live_len};
 pub use error::{DamageReason, JournalError};
 pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;

@@ -21,11 +21,19 @@
 //! deleted (`leftovers`).
 //!
 //! A reconcile action is simply re-planned by the next pass. A signed op
-//! whose outcome was never recorded is never re-run (its nonce is consumed);
-//! recovery reports it so the operator can look and sign a new blob.
+//! gets a note that says what happened, by where the crash came in the
+//! write-ahead protocol (`execute`: intent → nonce consumed → PVE call →
+//! task id → outcome):
+//! - before its nonce was consumed: nothing was sent to PVE and the op is
+//!   still queued, so it is verified again and runs once (nothing to do);
+//! - after the nonce, before the task id: PVE may or may not have executed
+//!   the call; the operator checks the guest, and signs a new blob only if
+//!   the action did not happen and is still wanted;
+//! - with a task id: the task's real outcome is recorded; the signature is
+//!   spent either way.
 
 use super::action::ActionOp;
-use super::execute::{ExecEnv, rotate_signers};
+use super::execute::rotate_signers;
 use super::leftovers::{self, Moment};
 use super::report::RecoveryCounts;
 use crate::config::Config;
@@ -54,17 +62,21 @@ pub fn recover(
     let mut out = Recovery::default();
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
-        let env = ExecEnv {
-            client,
-            journal,
-            config,
-        };
-        if complete_rotation(&env, &op_id, &op)? {
+        if complete_rotation(journal, config, &op_id, &op)? {
             out.counts.resolved += 1;
             continue;
         }
-        let what = format!("{} on guest {} (op {op_id})", op.op, op.vmid);
+        let what = what(&op_id, &op);
+        let consumed_here = op.nonce.as_ref().is_some_and(|n| {
+            journal.with_index(|i| i.consumed_nonces.get(n).is_some_and(|(_, by)| *by == op_id))
+        });
         let resolved = match op.upid.as_deref().map(Upid::parse) {
+            None if op.nonce.is_some() && !consumed_here => Some((
+                OutcomeKind::Failed,
+                "not started: interrupted before its nonce was consumed (nothing was sent to \
+                 Proxmox)"
+                    .to_string(),
+            )),
             None => Some((
                 OutcomeKind::Failed,
                 "no task id recorded: the PVE call was never confirmed".to_string(),
@@ -103,10 +115,8 @@ pub fn recover(
             out.counts.resolved += 1;
         }
         if let Some(nonce) = &op.nonce {
-            out.notes.push(format!(
-                "signed {what} (nonce {nonce}) was interrupted by a restart and is not re-run: \
-                 {detail}; sign a new blob if it is still wanted"
-            ));
+            out.notes
+                .push(signed_note(&what, nonce, &op, consumed_here, kind, &detail));
         }
         log::warn!("recovery: {what}: {detail}");
         journal.append(Record::Outcome {
@@ -127,13 +137,79 @@ pub fn recover(
     Ok(out)
 }
 
+fn what(op_id: &str, op: &InFlight) -> String {
+    if op.vmid == 0 {
+        format!("{} (op {op_id})", op.op)
+    } else {
+        format!("{} on guest {} (op {op_id})", op.op, op.vmid)
+    }
+}
+
+/// What happened to an interrupted signed op, and what the operator should
+/// do: by whether its nonce was consumed and whether its task id is known.
+fn signed_note(
+    what: &str,
+    nonce: &str,
+    op: &InFlight,
+    consumed: bool,
+    kind: OutcomeKind,
+    detail: &str,
+) -> String {
+    let head = format!("signed {what} (nonce {nonce})");
+    if !consumed {
+        return format!(
+            "{head} was interrupted before its nonce was consumed: nothing was sent to Proxmox. \
+             It is still queued, so it is verified again and runs once while it is valid; \
+             nothing to do"
+        );
+    }
+    let spent = "This signature will not run again";
+    if op.upid.is_some() {
+        return match kind {
+            OutcomeKind::Succeeded => format!(
+                "{head} was interrupted by a restart after Proxmox started it; its Proxmox task \
+                 ended and is recorded as succeeded ({detail}). {spent}"
+            ),
+            OutcomeKind::Failed => format!(
+                "{head} was interrupted by a restart after Proxmox started it; its Proxmox task \
+                 ended and is recorded as failed ({detail}). {spent}; sign a new blob if the \
+                 action is still wanted"
+            ),
+        };
+    }
+    if op.op == "key_rotation" {
+        return format!(
+            "{head} was interrupted after its nonce was consumed and before it completed: the \
+             operational signer file may hold the old or the new lines; check \
+             authz.operational_signers. {spent}; if the rotation is not in force and is still \
+             wanted, sign a new blob"
+        );
+    }
+    format!(
+        "{head} was interrupted after its nonce was consumed and before Proxmox confirmed the \
+         call ({detail}): Proxmox may or may not have executed it; check guest {} in Proxmox \
+         (its task log, and whether the {} took effect). {spent}; if the action did not happen \
+         and is still wanted, sign a new blob",
+        op.vmid, op.op
+    )
+}
+
 /// Completes an interrupted `key_rotation` whose nonce was consumed, and
 /// records its outcome; `false` if `op` is not one.
-fn complete_rotation(env: &ExecEnv<'_>, op_id: &str, op: &InFlight) -> Result<bool, JournalError> {
+fn complete_rotation(
+    journal: &Journal,
+    config: &Config,
+    op_id: &str,
+    op: &InFlight,
+) -> Result<bool, JournalError> {
     let Some(nonce) = op.nonce.as_deref() else {
         return Ok(false);
     };
-    let consumed = env.journal.with_index(|i| i.is_nonce_consumed(nonce));
+    let consumed = journal.with_index(|i| {
+        i.consumed_nonces
+            .get(nonce)
+            .is_some_and(|(_, by)| by == op_id)
+    });
     let Some(ActionOp::KeyRotation { lines }) = ActionOp::from_name_params(&op.op, &op.params)
     else {
         return Ok(false);
@@ -141,14 +217,14 @@ fn complete_rotation(env: &ExecEnv<'_>, op_id: &str, op: &InFlight) -> Result<bo
     if !consumed {
         return Ok(false);
     }
-    let result = rotate_signers(env, &lines, Some(nonce))?;
+    let result = rotate_signers(journal, config, &lines, Some(nonce))?;
     let detail = format!("completed by recovery after a restart: {}", result.detail);
     if result.succeeded {
         log::warn!("recovery: key_rotation (nonce {nonce}, op {op_id}) {detail}");
     } else {
         log::error!("recovery: key_rotation (nonce {nonce}, op {op_id}) failed: {detail}");
     }
-    env.journal.append(Record::Outcome {
+    journal.append(Record::Outcome {
         op_id: op_id.to_string(),
         outcome: if result.succeeded {
             OutcomeKind::Succeeded

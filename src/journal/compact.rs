@@ -5,7 +5,8 @@
 //!
 //! Steps, each a crash point: (1) write `journal.tmp` (header with a fresh
 //! salt, `first_seq` continuing the old numbering, `prev_head` = the old
-//! chain head; then the live records); (2) `fdatasync` it; (3) rename it over
+//! chain head; then the live records, in batches of up to
+//! `format::MAX_BATCH_BYTES`); (2) `fdatasync` it; (3) rename it over
 //! `journal`; (4) fsync the directory. Before (3) completes the old file is
 //! the journal (a leftover temp file is deleted at the next open); after it
 //! the new one is. Rename is atomic, so a crash leaves the old or the new

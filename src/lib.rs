@@ -8,8 +8,9 @@
 //! Module map (dependencies point down):
 //!
 //! ```text
-//! main ─→ cli, reconcile ─→ authz, journal, proxmox, hub ─→ config
-//!                      └──→ systemd, logging, time
+//! main ─→ cli, modes ─→ daemon ─→ status ─→ metrics, reconcile
+//!             └─────────────────→ status, reconcile ─→ authz, journal, proxmox, hub ─→ config
+//!                                                 └──→ systemd, logging, time, state_file
 //! ```
 #![forbid(unsafe_code)]
 
@@ -22,9 +23,11 @@ pub mod exit;
 pub mod hub;
 pub mod journal;
 pub mod logging;
+pub mod metrics;
 pub mod modes;
 pub mod proxmox;
 pub mod reconcile;
 pub mod state_file;
+pub mod status;
 pub mod systemd;
 pub mod time;

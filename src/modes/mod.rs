@@ -7,6 +7,7 @@ mod daemon;
 mod journal_verify;
 mod pass;
 mod pending;
+mod status;
 mod submit;
 
 use crate::cli::Mode;
@@ -30,12 +31,10 @@ pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
         Mode::CheckOp { blob, sig } => check_op::run(ctx, blob, sig),
         Mode::Submit { blob, sig } => submit::run(ctx, blob, sig),
         Mode::JournalVerify => journal_verify::run(ctx),
+        Mode::Status => status::run(ctx),
         Mode::Version | Mode::Help => crate::exit::OK,
     }
 }
-
-/// How long mutating modes wait for the state lock (CONTRACT §6).
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The exit code for a journal that cannot be opened or written.
 pub fn journal_exit(e: &crate::journal::JournalError) -> u8 {
@@ -50,7 +49,8 @@ pub fn journal_exit(e: &crate::journal::JournalError) -> u8 {
 
 /// Opens the journal for writing (waiting for the state lock).
 pub fn open_journal(ctx: &Context) -> Result<crate::journal::Journal, u8> {
-    crate::journal::Journal::open(&ctx.config.state_dir, LOCK_WAIT).map_err(|e| journal_exit(&e))
+    crate::journal::Journal::open(&ctx.config.state_dir, crate::journal::LOCK_WAIT)
+        .map_err(|e| journal_exit(&e))
 }
 
 /// The PVE client; a trust anchor that does not load is a config error.

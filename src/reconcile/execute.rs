@@ -81,6 +81,7 @@ pub fn execute(
         source: action.source.as_str().to_string(),
         idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
         nonce: nonce.clone(),
+        at: Some(crate::time::now_unix()),
     })?;
     if let Some(op) = allowed.authorization() {
         env.journal.append(Record::NonceConsumed {

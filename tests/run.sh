@@ -3,7 +3,8 @@
 #
 #   bash tests/run.sh
 #
-# Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen).
+# Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen);
+# as root it installs what else is missing with apt-get (systemd-analyze, openssl, promtool).
 # Installs: fakepve[crypto]==0.5.0 into target/test-venv (from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,14 @@ if ! command -v openssl >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
   fi
   need openssl "install OpenSSL (apt-get install openssl) for the hub TLS tests"
+fi
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing promtool (apt-get install prometheus) for the metrics and alert-rule tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  need promtool "install Prometheus' promtool (apt-get install prometheus) for the metrics and alert-rule tests"
 fi
 
 venv=target/test-venv

@@ -188,15 +188,17 @@ pub(super) fn metrics_file(
 ) -> Result<PathBuf, ConfigError> {
     const KEY: &str = "metrics_file";
     let path = absolute_path(o, KEY, p)?;
-    let plain = std::path::Path::new(p).components().all(|c| {
-        matches!(
-            c,
-            std::path::Component::RootDir | std::path::Component::Normal(_)
-        )
-    });
-    if !plain || p.ends_with('/') || path.file_name().is_none() {
+    // Checked on the text: `Path::components` drops `.` and `//` silently.
+    let plain = p
+        .split('/')
+        .skip(1)
+        .all(|segment| !segment.is_empty() && segment != "." && segment != "..");
+    if !plain || path.file_name().is_none() {
         return Err(o
-            .error(KEY, "must name a file: no trailing '/', no '.' or '..'")
+            .error(
+                KEY,
+                "must name a file: no trailing '/', no empty, '.' or '..' component",
+            )
             .into());
     }
     let in_state_dir = path.parent() == Some(state_dir);

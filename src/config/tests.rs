@@ -321,6 +321,7 @@ fn a_bad_metrics_file_is_refused_at_its_json_path() {
         serde_json::json!("/var/lib/prometheus/"),
         serde_json::json!("/var/lib/prometheus/../x.prom"),
         serde_json::json!("/var/lib/./x.prom"),
+        serde_json::json!("/var//lib/x.prom"),
         serde_json::json!("/"),
         serde_json::json!(17),
         serde_json::json!("/var/lib/felhom-agent/journal"),

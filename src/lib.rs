@@ -8,10 +8,13 @@
 //! Module map (dependencies point down):
 //!
 //! ```text
-//! main ─→ cli, modes ─→ daemon ─→ status ─→ metrics, reconcile
-//!             └─────────────────→ status, reconcile ─→ authz, journal, proxmox, hub ─→ config
-//!                                                 └──→ systemd, logging, time, state_file
+//! main ─→ cli, modes ─→ daemon ─→ status ─→ metrics, state_file
+//!                 │          └──→ reconcile, hub
+//!                 └──→ status, reconcile ─→ authz, journal, proxmox, hub ─→ config
+//!                                     └──→ systemd, logging, time, state_file
 //! ```
+//!
+//! No cycle (`tests/module_graph.rs`).
 #![forbid(unsafe_code)]
 
 pub mod authz;

@@ -11,7 +11,8 @@
 //! main ─→ cli, modes ─→ daemon ─→ status ─→ metrics, state_file
 //!                 │          └──→ reconcile, hub
 //!                 └──→ status, reconcile ─→ authz, journal, proxmox, hub ─→ config
-//!                                     └──→ systemd, logging, time, state_file
+//!                                     └──→ systemd, logging, time, state_file,
+//!                                          ops (the op vocabulary)
 //! ```
 //!
 //! No cycle (`tests/module_graph.rs`).
@@ -28,6 +29,7 @@ pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod modes;
+pub mod ops;
 pub mod proxmox;
 pub mod reconcile;
 pub mod state_file;

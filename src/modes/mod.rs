@@ -22,6 +22,17 @@ pub struct Context {
 }
 
 pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
+    if uses_signers(mode)
+        && let Err(e) = crate::authz::Signers::load(&ctx.config.authz)
+    {
+        // CONTRACT §3: a signer file that does not load rejects the
+        // configuration, in every mode that would verify signatures.
+        log::error!("signer file invalid: {e}");
+        if ctx.json && *mode == Mode::CheckConfig {
+            print_json(&serde_json::json!({"valid": false, "error": e.to_string()}));
+        }
+        return crate::exit::CONFIG;
+    }
     match mode {
         Mode::Daemon => daemon::run(ctx),
         Mode::ReconcileNow => pass::run(ctx, pass::Kind::ReconcileNow),
@@ -33,6 +44,23 @@ pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
         Mode::JournalVerify => journal_verify::run(ctx),
         Mode::Status => status::run(ctx),
         Mode::Version | Mode::Help => crate::exit::OK,
+    }
+}
+
+/// Modes that verify signatures, or whose pass would: they refuse to start
+/// on signer files that do not load. `--journal-verify`, `--help` and
+/// `--version` do not read them; `--status` reads them only to name the
+/// signers of queued ops, and answers without them when they do not load.
+fn uses_signers(mode: &Mode) -> bool {
+    match mode {
+        Mode::Daemon
+        | Mode::ReconcileNow
+        | Mode::Plan
+        | Mode::CheckConfig
+        | Mode::Pending
+        | Mode::CheckOp { .. }
+        | Mode::Submit { .. } => true,
+        Mode::JournalVerify | Mode::Status | Mode::Version | Mode::Help => false,
     }
 }
 

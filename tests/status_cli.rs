@@ -107,6 +107,14 @@ fn on_a_fresh_state_dir_status_reports_nothing_held_and_creates_nothing() {
     assert_eq!(std::fs::read_dir(&a.state_dir).unwrap().count(), 0);
     assert_eq!(pve.request_total(), requests, "--status asked PVE");
 
+    // A signer file that does not load stops the modes that verify
+    // signatures (exit 78); --status still answers, to help find out why.
+    let signers = std::fs::read(&a.operational).unwrap();
+    std::fs::write(&a.operational, b"not a signer line\n").unwrap();
+    assert_eq!(a.run(&["--plan"]).code, 78);
+    assert_eq!(status_json(&a)["queued"], json!([]));
+    std::fs::write(&a.operational, signers).unwrap();
+
     // A state dir that does not exist yet is not created either.
     let absent = a.dir.path().join("not-yet");
     a.config["state_dir"] = json!(absent);

@@ -15,11 +15,12 @@
 //! `guests: null` (PVE unreadable at start), a report goes out as soon as
 //! the guests are read, so the hub never waits an interval to learn them.
 //! At start the desired state is fetched once whatever the envelope says.
+//! Every failed exchange (hub unreachable, 5xx, timeout, oversized or
+//! malformed answer) is logged and retried with exponential backoff capped
+//! at the poll interval.
 //!
 //! After every round with an exchange, the hub's last contact and error
-//! are recorded for `--status` and the metrics file (`status::record_hub`). Every failed exchange (hub
-//! unreachable, 5xx, timeout, oversized or malformed answer) is logged and
-//! retried with exponential backoff capped at the poll interval.
+//! are recorded for `--status` and the metrics file (`status::record_hub`).
 //!
 //! A rejected desired-state document is logged, shown in `STATUS=`, and
 //! not fetched again until an envelope announces a newer generation; the

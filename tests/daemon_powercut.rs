@@ -78,10 +78,10 @@ fn desired_done(_: &World, _: &Ctx, a: &Agent) -> bool {
 }
 
 fn desired_kept(w: &World) -> Vec<Kept> {
-    vec![Kept {
-        path: "state/desired-state.json",
-        versions: vec![Some(w.data["old"].clone()), Some(w.data["new"].clone())],
-    }]
+    vec![Kept::exactly(
+        "state/desired-state.json",
+        vec![Some(w.data["old"].clone()), Some(w.data["new"].clone())],
+    )]
 }
 
 fn desired_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
@@ -175,10 +175,10 @@ fn blocked_done(_: &World, _: &Ctx, a: &Agent) -> bool {
 }
 
 fn blocked_kept(_: &World) -> Vec<Kept> {
-    vec![Kept {
-        path: "state/hub-blocked",
-        versions: vec![None, Some(Vec::new())],
-    }]
+    vec![Kept::exactly(
+        "state/hub-blocked",
+        vec![None, Some(Vec::new())],
+    )]
 }
 
 fn blocked_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {

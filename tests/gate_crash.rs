@@ -273,6 +273,7 @@ fn a_key_rotation_interrupted_after_its_nonce_was_consumed_is_completed_at_the_n
         source: "job".into(),
         idempotency_key: nonce.clone(),
         nonce: Some(nonce.clone()),
+        at: None,
     })
     .unwrap();
     j.append(Record::NonceConsumed {
@@ -342,6 +343,7 @@ fn a_crash_between_the_intent_and_the_nonce_runs_the_op_once_and_the_note_says_s
             source: "job".into(),
             idempotency_key: s.nonce.clone(),
             nonce: Some(s.nonce.clone()),
+            at: None,
         })
         .unwrap();
     }

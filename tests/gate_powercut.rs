@@ -246,10 +246,10 @@ fn rotation_setup(ctx: &Ctx) -> World {
 }
 
 fn rotation_kept(w: &World) -> Vec<Kept> {
-    vec![Kept {
-        path: OPERATIONAL,
-        versions: vec![Some(w.data["old"].clone()), Some(w.data["new"].clone())],
-    }]
+    vec![Kept::exactly(
+        OPERATIONAL,
+        vec![Some(w.data["old"].clone()), Some(w.data["new"].clone())],
+    )]
 }
 
 fn rotation_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {

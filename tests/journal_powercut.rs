@@ -64,10 +64,10 @@ fn busy_setup(ctx: &Ctx) -> World {
 }
 
 fn busy_kept(w: &World) -> Vec<Kept> {
-    vec![Kept {
-        path: "state/desired-state.json",
-        versions: vec![None, Some(w.data["desired"].clone())],
-    }]
+    vec![Kept::exactly(
+        "state/desired-state.json",
+        vec![None, Some(w.data["desired"].clone())],
+    )]
 }
 
 fn busy_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {

@@ -39,6 +39,7 @@ fn records() -> Vec<Record> {
             source: "job".into(),
             idempotency_key: "n-destroy".into(),
             nonce: Some("n-destroy".into()),
+            at: None,
         },
         Record::NonceConsumed {
             nonce: "n-destroy".into(),
@@ -57,6 +58,7 @@ fn records() -> Vec<Record> {
             source: "desired_state".into(),
             idempotency_key: "b".into(),
             nonce: None,
+            at: None,
         },
         Record::Outcome {
             op_id: "b".into(),

@@ -5,7 +5,8 @@
 #
 # Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen),
 #        git, dpkg-deb; /dev/fuse (the power-cut tests mount a FUSE file system);
-#        systemd-analyze, openssl, lintian and fuse3 (installed with apt-get when run as root).
+#        systemd-analyze, openssl, lintian, promtool and fuse3 (installed with apt-get when
+#        run as root).
 # Installs: fakepve[crypto]==0.5.0 and mfusepy==3.1.1 into target/test-venv (from PyPI).
 #
 # Builds the Debian package once (bash dist/deb.sh, a release build: about a
@@ -48,6 +49,14 @@ if ! command -v lintian >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
   fi
   need lintian "install lintian (apt-get install lintian) to check the Debian package"
+fi
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing promtool (apt-get install prometheus) for the metrics and alert-rule tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  need promtool "install Prometheus' promtool (apt-get install prometheus) for the metrics and alert-rule tests"
 fi
 
 if ! command -v fusermount3 >/dev/null 2>&1; then

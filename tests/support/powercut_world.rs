@@ -191,10 +191,21 @@ impl World {
 
     /// Starts the binary, its output into `name.out` / `name.err`.
     pub fn spawn(&self, args: &[&str], name: &str) -> Agent {
+        self.spawn_logging(args, name, "info")
+    }
+
+    /// [`World::spawn`] with `FELHOM_AGENT_LOG` set to `filter`.
+    pub fn spawn_logging(&self, args: &[&str], name: &str, filter: &str) -> Agent {
         let out = std::fs::File::create(self.root.path().join(format!("{name}.out"))).unwrap();
         let err_path = self.root.path().join(format!("{name}.err"));
         let err = std::fs::File::create(&err_path).unwrap();
-        let child = self.command(args).stdout(out).stderr(err).spawn().unwrap();
+        let child = self
+            .command(args)
+            .env("FELHOM_AGENT_LOG", filter)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
         Agent { child, err_path }
     }
 

@@ -105,12 +105,15 @@ fn desired_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
 }
 
 /// Starts the daemon on the restarted host, waits until it has reported to
-/// the hub and `ready` holds, and kills it.
+/// the hub, `ready` holds and it has gone idle after a pass (its log quiet),
+/// and kills it: a kill in the middle of its own writes would leave temp
+/// files the one-shot checks after it do not remove.
 fn daemon_until(w: &World, ctx: &Ctx, what: &str, ready: impl Fn(&World) -> bool) {
     let reports = ctx.hub.requests_to("POST", REPORT).len();
-    let mut d = w.spawn(&[], "restart-daemon");
+    let mut d = w.spawn_logging(&[], "restart-daemon", "debug");
     let start = Instant::now();
-    while ctx.hub.requests_to("POST", REPORT).len() == reports || !ready(w) {
+    let mut quiet_since = (0, Instant::now());
+    loop {
         assert!(
             !d.exited(),
             "{what}: the restarted daemon exited: {}",
@@ -121,6 +124,15 @@ fn daemon_until(w: &World, ctx: &Ctx, what: &str, ready: impl Fn(&World) -> bool
             "{what}: the restarted daemon never got there: {}",
             d.log()
         );
+        let log = d.log();
+        let there = ctx.hub.requests_to("POST", REPORT).len() > reports
+            && ready(w)
+            && log.contains("last pass");
+        if log.len() != quiet_since.0 {
+            quiet_since = (log.len(), Instant::now());
+        } else if there && quiet_since.1.elapsed() > Duration::from_millis(300) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     d.kill();

@@ -156,3 +156,14 @@ const STATUS_FILES: Scenario = Scenario {
 fn power_cuts_while_a_pass_replaces_the_status_and_metrics_files() {
     run(&STATUS_FILES);
 }
+
+/// Passes clean the temp files of the status file they write (a host that
+/// runs only one-shot passes keeps none), under the name the status module
+/// writes it by.
+#[test]
+fn passes_clean_the_temp_files_of_the_status_file_the_status_module_writes() {
+    assert_eq!(
+        felhom_agent::reconcile::leftovers::PASS_STATUS_FILE,
+        felhom_agent::status::files::PASS_FILE
+    );
+}

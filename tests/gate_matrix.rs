@@ -34,7 +34,7 @@ use fakepve::FakePve;
 use felhom_agent::authz::{self, OpClass, Signers, VerifiedOp, VerifyPolicy};
 use felhom_agent::journal::Record;
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
-use felhom_agent::reconcile::classify::{AgentContext, classify};
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts, classify};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -159,7 +159,12 @@ fn file_namespace_signature_of_the_same_bytes_is_rejected_as_namespace() {
 fn unknown_op_is_destructive_unsupported_and_does_not_burn_its_nonce() {
     assert_eq!(authz::op_class("wipe_everything"), OpClass::Destructive);
     assert_eq!(
-        classify("wipe_everything", AgentContext { transaction: None }, None),
+        classify(
+            "wipe_everything",
+            AgentContext { transaction: None },
+            None,
+            GuestFacts::default()
+        ),
         OpClass::Destructive
     );
     let v = stopped_guest();
@@ -224,7 +229,14 @@ fn unsigned_destructive_job_is_never_queued_and_the_action_stays_pending() {
         host_id: HOST_ID,
         blocked: false,
     };
-    let d = gate::decide(action, None, AgentContext { transaction: None }, None, &ctx);
+    let d = gate::decide(
+        action,
+        None,
+        AgentContext { transaction: None },
+        None,
+        GuestFacts::default(),
+        &ctx,
+    );
     assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
 }
 
@@ -258,7 +270,8 @@ fn hub_scratch_or_provenance_claim_rejects_the_document_and_the_destroy_stays_re
             AgentContext {
                 transaction: Some("t1")
             },
-            None
+            None,
+            GuestFacts::default()
         ),
         OpClass::Destructive
     );
@@ -435,6 +448,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
             Some(op),
             AgentContext { transaction: None },
             None,
+            GuestFacts::default(),
             &ctx,
         );
         match d {
@@ -450,6 +464,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
         Some(op),
         AgentContext { transaction: None },
         None,
+        GuestFacts::default(),
         &ctx,
     );
     assert!(

@@ -116,6 +116,17 @@ impl GuestStatus {
     pub fn is_running(&self) -> bool {
         self.status == "running"
     }
+
+    /// qemu-server's `vm_is_paused($vmid, 1)`: a paused, prelaunch or
+    /// suspended VM, whose shutdown and reboot PVE refuses.
+    pub fn is_paused(&self) -> bool {
+        is_paused(self.qmpstatus.as_deref())
+    }
+}
+
+/// Whether a qemu run state (`qmpstatus`) is one PVE refuses to shut down.
+pub fn is_paused(qmpstatus: Option<&str>) -> bool {
+    matches!(qmpstatus, Some("paused" | "prelaunch" | "suspended"))
 }
 
 /// The normalized config (see the module header).

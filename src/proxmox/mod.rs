@@ -7,6 +7,7 @@
 //!        ├ guests     (reads: resources, status, config, snapshots)
 //!        ├ actions    (mutations, each sent once)
 //!        ├ tasks      (task status, log tail, wait_task)
+//!        ├ replication (jobs that make PVE refuse a destroy without purge)
 //!        ├ upid, normalize, error
 //! ```
 //!
@@ -36,6 +37,7 @@ pub mod actions;
 pub mod error;
 pub mod guests;
 pub mod normalize;
+pub mod replication;
 pub mod status_line;
 pub mod tasks;
 pub mod tls;
@@ -143,7 +145,10 @@ impl Client {
 
 /// Decoders of every PVE answer type, exposed for fuzzing and tests.
 pub mod decode {
-    pub use super::guests::{decode_config, decode_resources, decode_snapshots, decode_status};
+    pub use super::guests::{
+        decode_config, decode_pending, decode_resources, decode_snapshots, decode_status,
+    };
+    pub use super::replication::decode_replication;
     pub use super::status_line::reason_phrase;
     pub use super::tasks::{decode_task_log, decode_task_status, decode_upid};
     pub use super::transport::{decode_answer, decode_answer_with_reason};

@@ -6,7 +6,9 @@
 //!
 //! A failed action stops its guest's lane: later actions on that guest are
 //! reported `skipped` (the guest's state is uncertain; the next pass
-//! re-plans). Other guests' lanes go on.
+//! re-plans). Other guests' lanes go on. A signed op PVE would refuse right
+//! now is `skipped` too, kept queued with its nonce, and named in the
+//! pass's errors (it has not converged).
 
 use super::actual::ActualState;
 use super::execute::{self, ExecEnv, Executed};
@@ -30,13 +32,15 @@ fn new_op_id(vmid: u32) -> String {
     )
 }
 
+/// The report rows of a pass's decisions, and an error line for each signed
+/// op kept queued because PVE would refuse it now.
 pub(super) fn execute_allowed(
     decisions: Vec<Decision>,
     actual: &ActualState,
     env: ExecEnv<'_>,
     max_parallel: usize,
     tick: &mut dyn FnMut(),
-) -> Result<Vec<ActionEntry>, JournalError> {
+) -> Result<(Vec<ActionEntry>, Vec<String>), JournalError> {
     let mut entries: Vec<Option<ActionEntry>> = Vec::new();
     let mut lanes_in: std::collections::BTreeMap<u32, Vec<(usize, gate::Allowed)>> =
         Default::default();
@@ -64,6 +68,9 @@ pub(super) fn execute_allowed(
             Ok(Executed {
                 succeeded: true,
                 ..
+            }) | Ok(Executed {
+                kept_queued: true,
+                ..
             })
         );
         let step = (i, allowed, result);
@@ -77,37 +84,43 @@ pub(super) fn execute_allowed(
     let reports =
         lanes::run_pass_with_tick(jobs, max_parallel, &exec, Duration::from_secs(1), tick);
     let mut journal_error = None;
+    let mut kept = Vec::new();
     for lane in reports {
         for outcome in lane.outcomes {
             let (i, allowed, result) = match outcome {
                 JobOutcome::Ran((i, a, r)) => (i, a, r),
-                JobOutcome::LaneStopped((i, a)) => (
-                    i,
-                    a,
-                    Ok(Executed {
-                        succeeded: false,
-                        detail: String::new(),
-                    }),
-                ),
-                JobOutcome::NoWorker((i, a)) => (
-                    i,
-                    a,
-                    Ok(Executed {
-                        succeeded: false,
-                        detail: "no worker thread".into(),
-                    }),
-                ),
+                JobOutcome::LaneStopped((i, a)) => (i, a, Ok(Executed::failed(String::new()))),
+                JobOutcome::NoWorker((i, a)) => (i, a, Ok(Executed::failed("no worker thread"))),
                 JobOutcome::Lost => continue,
             };
+            if let Ok(Executed {
+                kept_queued: true,
+                detail,
+                ..
+            }) = &result
+            {
+                kept.push(kept_queued_line(&allowed, detail));
+            }
             let d = Decision::Allowed(allowed);
             let e = match result {
                 Ok(Executed {
+                    kept_queued: true,
+                    detail,
+                    ..
+                }) => entry(
+                    &d,
+                    Outcome::Skipped,
+                    Some(format!("kept queued, not started: {detail}")),
+                ),
+                Ok(Executed {
                     succeeded: true,
                     detail,
+                    ..
                 }) => entry(&d, Outcome::Succeeded, Some(detail)),
                 Ok(Executed {
                     succeeded: false,
                     detail,
+                    ..
                 }) if detail.is_empty() => entry(
                     &d,
                     Outcome::Skipped,
@@ -128,7 +141,27 @@ pub(super) fn execute_allowed(
     if let Some(err) = journal_error {
         return Err(err);
     }
-    Ok(entries.into_iter().flatten().collect())
+    Ok((entries.into_iter().flatten().collect(), kept))
+}
+
+/// The pass error for a signed op kept queued: what, why, until when.
+fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
+    let a = allowed.action();
+    let (nonce, expires) = allowed.authorization().map_or_else(
+        || (String::from("-"), String::from("-")),
+        |op| {
+            (
+                op.nonce().to_string(),
+                crate::time::format_rfc3339(op.expires_at()),
+            )
+        },
+    );
+    format!(
+        "guest {}: signed {} (nonce {nonce}) kept queued with its nonce: PVE would refuse it now: \
+         {why}; it runs in a later pass once the cause is gone, until it expires at {expires}",
+        a.vmid,
+        a.op.name()
+    )
 }
 
 pub(super) fn class_str(c: OpClass) -> &'static str {

@@ -17,6 +17,7 @@
 use super::action::{Action, Source};
 use super::actual::{self, ActualState};
 use super::classify::AgentContext;
+use super::converge::{self, Readback};
 use super::desired::{DesiredState, Provider};
 use super::dispatch::{class_str, decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
@@ -127,6 +128,7 @@ pub fn run_pass_with_lanes(
             });
         }
     };
+    let mut readback = Readback::load(&config.state_dir);
     let signers = Signers::load(&config.authz).unwrap_or_else(|e| {
         report.errors.push(format!(
             "signer files unusable, no signature can verify: {e}"
@@ -138,6 +140,7 @@ pub fn run_pass_with_lanes(
         &mut report,
         desired.as_ref(),
         &actual,
+        &mut readback,
         &busy,
         &index,
         &signers,
@@ -152,11 +155,13 @@ pub fn run_pass_with_lanes(
     let mut decisions = Vec::new();
     for (action, op) in candidates {
         let provenance = index.provenance.get(&action.vmid);
+        let guest = actual.facts(action.vmid);
         let decision = gate::decide(
             action,
             op,
             AgentContext { transaction: None },
             provenance,
+            guest,
             &ctx,
         );
         super::audit::record(writer, decision_record(&decision, now))?;
@@ -164,17 +169,29 @@ pub fn run_pass_with_lanes(
     }
     let pending = pending::items(&decisions, &config.host_id, now);
     let entries = match writer {
-        Some(j) => execute_allowed(
-            decisions,
-            &actual,
-            ExecEnv {
-                client: inputs.client,
-                journal: j,
-                config,
-            },
-            max_parallel,
-            inputs.tick,
-        )?,
+        Some(j) => {
+            let (entries, kept_queued) = execute_allowed(
+                decisions,
+                &actual,
+                ExecEnv {
+                    client: inputs.client,
+                    journal: j,
+                    config,
+                },
+                max_parallel,
+                inputs.tick,
+            )?;
+            report.errors.extend(kept_queued);
+            for e in &entries {
+                if e.op == "set_config" && e.outcome == Outcome::Succeeded {
+                    readback.wrote(e.vmid, &e.params);
+                }
+            }
+            if let Err(e) = readback.save(&config.state_dir) {
+                log::warn!("{}: {e}", converge::READBACK_FILE);
+            }
+            entries
+        }
         None => decisions
             .iter()
             .map(|d| entry(d, Outcome::Planned, None))
@@ -207,6 +224,7 @@ fn gather(
     report: &mut PassReport,
     desired: Option<&DesiredState>,
     actual: &ActualState,
+    readback: &mut Readback,
     busy: &std::collections::BTreeSet<u32>,
     index: &Index,
     signers: &Signers,
@@ -228,6 +246,12 @@ fn gather(
             .cloned()
             .collect();
         let doc = DesiredState::new(doc.generation(), readable).unwrap_or_else(|_| doc.clone());
+        let unread: Vec<u32> = actual.unreadable.iter().map(|(v, _)| *v).collect();
+        let stuck = readback.observe(&doc, &actual.managed, &unread);
+        report
+            .errors
+            .extend(stuck.iter().map(converge::Stuck::message));
+        let doc = converge::without_stuck(&doc, &stuck);
         let p = plan::plan(&doc, &actual.managed);
         report.add_plan_lists(&p);
         report.unmanaged = actual

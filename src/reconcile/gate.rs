@@ -11,14 +11,16 @@
 //! - A destructive action is allowed only with a [`VerifiedOp`] (which only
 //!   `authz::verify` can build) whose op, host, guest and params equal the
 //!   action exactly; otherwise it is `binding_mismatch` (refused) or, with no
-//!   signature at all, `pending_signature`. Role scoping was already enforced
+//!   signature at all, `pending_signature`. What is destructive is
+//!   [`classify`]'s answer, which includes what PVE reports about the guest
+//!   (a `stop` the HA stack would force is destructive). Role scoping was already enforced
 //!   by the verifier (stage 8) and is checked again here, cheaply.
 //! - A hub `blocked` envelope refuses every mutation, benign ones included.
 //! - The decision is a pure function of its inputs; recording it (journal +
 //!   audit line) is the caller's job and never changes it.
 
 use super::action::Action;
-use super::classify::{AgentContext, classify};
+use super::classify::{AgentContext, GuestFacts, classify, ha_forces_stop};
 use crate::authz::{OpClass, Role, VerifiedOp};
 use crate::journal::Provenance;
 
@@ -41,6 +43,15 @@ impl RefusalReason {
             RefusalReason::Blocked => "blocked_by_hub",
         }
     }
+}
+
+/// Why an action awaits a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Its op is destructive (CONTRACT §4).
+    Destructive,
+    /// A `stop` that PVE's HA stack would force on this qemu guest.
+    HaForcedStop,
 }
 
 /// Permission to execute one action. Only [`decide`] constructs it.
@@ -74,6 +85,7 @@ pub enum Decision {
     PendingSignature {
         action: Action,
         class: OpClass,
+        held: Held,
     },
     Refused {
         action: Action,
@@ -123,9 +135,16 @@ impl Decision {
                 // Unreachable by construction of `decide`; stated for the reader.
                 (None, OpClass::Destructive) => "destructive without signature".to_string(),
             },
-            Decision::PendingSignature { .. } => {
-                "destructive: awaiting an operator signature".into()
-            }
+            Decision::PendingSignature {
+                held: Held::Destructive,
+                ..
+            } => "destructive: awaiting an operator signature".into(),
+            Decision::PendingSignature {
+                held: Held::HaForcedStop,
+                ..
+            } => "HA-managed VM: PVE's HA stack powers it off by force when its shutdown \
+                  times out, which may lose data; awaiting an operator signature"
+                .into(),
             Decision::Refused { reason, .. } => reason.code().to_string(),
         }
     }
@@ -138,15 +157,17 @@ pub struct GateContext<'a> {
 }
 
 /// Decides one action. `signed` is the verified op offered for it (a job,
-/// a `--submit`ted op, or one matched to a desired-state delta).
+/// a `--submit`ted op, or one matched to a desired-state delta); `guest` is
+/// what PVE reports about its target.
 pub fn decide(
     action: Action,
     signed: Option<VerifiedOp>,
     agent: AgentContext<'_>,
     provenance: Option<&Provenance>,
+    guest: GuestFacts,
     ctx: &GateContext<'_>,
 ) -> Decision {
-    let class = classify(action.op.name(), agent, provenance);
+    let class = classify(action.op.name(), agent, provenance, guest);
     if ctx.blocked {
         return Decision::Refused {
             action,
@@ -184,7 +205,18 @@ pub fn decide(
             class,
             authorization: Some(op),
         }),
-        (OpClass::Destructive, None) => Decision::PendingSignature { action, class },
+        (OpClass::Destructive, None) => {
+            let held = if ha_forces_stop(action.op.name(), guest) {
+                Held::HaForcedStop
+            } else {
+                Held::Destructive
+            };
+            Decision::PendingSignature {
+                action,
+                class,
+                held,
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ fn guest(vmid: u32, status: PowerState) -> ActualGuest {
         cores: Some(2),
         memory_mib: Some(512),
         description: Some("web".into()),
+        pve: plan::PveFacts::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --offline                # every section
 //!     cargo bench --offline -- journal     # sections whose name contains "journal"
+//!     cargo bench --offline -- reconcile-tasks   # lanes at realistic task durations
 
 mod authz;
 mod journal;
@@ -18,6 +19,7 @@ fn main() {
         ("authz", authz::run),
         ("journal", journal::run),
         ("reconcile", reconcile::run),
+        ("reconcile-tasks", reconcile::tasks::run),
     ];
     for (name, run) in sections {
         if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {

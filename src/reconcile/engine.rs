@@ -13,6 +13,12 @@
 //! pass holds the state lock (the caller's open journal) from recovery to
 //! report. Every mutation happens in a lane, after the gate, under the
 //! write-ahead protocol of `execute`.
+//!
+//! Before planning, the fields PVE keeps reading back differently after
+//! two writes are left out of the desired state and reported
+//! ([`super::converge`]); the gate sees what PVE reports about each target
+//! ([`ActualState::facts`]); an `Execute` pass records its successful config
+//! writes in the read-back memory and saves it (`readback.json`).
 
 use super::action::{Action, Source};
 use super::actual::{self, ActualState};

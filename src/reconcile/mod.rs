@@ -24,7 +24,10 @@
 //! - [`report`]: the pass document and its exit code (CONTRACT §6).
 //!
 //! The pass itself (engine), classification, the gate, recovery and the
-//! executors are separate modules beside these.
+//! executors are separate modules beside these, with the executors' helpers
+//! for real PVE: [`preflight`] (would PVE refuse this signed op now?),
+//! [`settle`] (judging power actions by the guest's state; lost answers),
+//! and [`converge`] (writes PVE reads back differently are not resent).
 
 pub mod action;
 pub mod actual;

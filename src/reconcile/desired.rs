@@ -56,11 +56,8 @@ pub const MAX_GUESTS: usize = 10_000;
 const MAX_JSON_VALUES: usize = 7 * MAX_GUESTS + 16;
 /// Highest vmid PVE accepts.
 pub const MAX_VMID: u64 = 999_999_999;
-/// Highest `cores` PVE accepts for a guest.
-pub const MAX_CORES: u64 = 8192;
-/// PVE keeps descriptions in the guest config file; 8 KiB is far above any
-/// sensible note and keeps config writes small.
-pub const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
+/// The limits a desired-state guest shares with a signed `set_config`.
+pub use crate::ops::{MAX_CORES, MAX_DESCRIPTION_BYTES};
 
 /// The power state a guest should be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

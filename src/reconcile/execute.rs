@@ -7,37 +7,44 @@
 //! Protocol for every mutation, each step durable before the next:
 //!
 //! ```text
-//! [preflight, signed ops only: would PVE refuse it now? → kept queued]
-//! Intent ─→ [NonceConsumed, signed ops only] ─→ PVE call ─→ TaskStarted(upid)
-//!        ─→ wait for the task ─→ Outcome
+//! [hub block?] ─→ [signed ops: would PVE refuse it now?] ─→ Intent
+//!              ─→ [signed ops: verify now ─→ NonceConsumed] ─→ PVE call
+//!              ─→ TaskStarted(upid) ─→ wait for the task ─→ Outcome
 //! ```
 //!
-//! The preflight ([`super::preflight`]) reads the guest and writes nothing:
-//! an op PVE would refuse (protection, a lock, HA or replication without
-//! purge, a paused VM) is not started, its nonce is kept, and it stays
-//! queued ([`Executed::kept_queued`]); it runs in a later pass once the
-//! cause is gone, while it is valid. It runs right before the intent, so the
-//! window between the check and the PVE call is this lane's own few
-//! requests.
+//! Before anything is journaled, the lane checks the hub's `blocked` flag
+//! as it is now: a block that arrives during a long pass stops every
+//! mutation not yet started (CONTRACT §7). A signed op on a guest then
+//! passes the preflight ([`super::preflight`], step `pve_would_refuse`): the
+//! guest is read and an op PVE would refuse right now (protection, a lock,
+//! HA or replication without purge, a paused VM) is not started; nothing is
+//! journaled, its nonce is kept, it stays queued
+//! ([`Execution::KeptQueued`]) and runs in a later pass once the cause is
+//! gone, while it is valid. The intent comes next so that a
+//! crash at any later instant leaves an in-flight record for recovery.
+//! A signed op is then verified again against the signer files and the
+//! clock of this instant (`verify_now`), the last step before its nonce is
+//! consumed; a refusal closes the intent as not started and consumes
+//! nothing. The nonce is consumed before the call: a crash between the
+//! intent and the consumption leaves the op unexecuted *and* unconsumed
+//! (still queued), so it is verified and runs once on the next pass; a
+//! crash after consumption never runs it again. PVE calls that mutate are
+//! never retried here; a failed benign action is re-planned by the next
+//! pass, a failed signed op is terminal for that signature.
 //!
 //! A signed `guest_destroy` of a running guest first stops it (hard stop:
 //! it is being destroyed) as its own journaled step: an intent
-//! `{op_id}-stop` (op `stop`, no nonce) → `status/stop` → its task →
-//! its outcome, then the destroy's call and task. Recovery then never
-//! mistakes the stop's task for the destroy's.
-//!
-//! The intent comes first so that a crash at any later instant leaves an
-//! in-flight record for recovery. The nonce is consumed after the intent and
-//! before the call: a crash between the two leaves the op unexecuted *and*
-//! unconsumed (still queued), so it runs once on the next pass; a crash after
-//! consumption never runs it again. PVE calls that mutate are never retried
-//! here; a failed benign action is re-planned by the next pass, a failed
-//! signed op is terminal for that signature.
+//! `{op_id}-stop` (op `stop`, no nonce) → `status/stop` → its task → its
+//! outcome, then the destroy's call and task. Recovery then never mistakes
+//! the stop's task for the destroy's. Power actions are judged by the
+//! guest's state and lost answers by a re-read ([`super::settle`]).
 
 use super::action::ActionOp;
-use super::gate::Allowed;
+use super::audit::PassAudit;
+use super::gate::{Allowed, RefusalReason};
 use super::preflight::{self, Preflight};
 use super::settle::{answer_lost, judge_lost_answer, shutdown_timeout, wait_for_power};
+use super::verify_now::{self, NotNow, VerifiedNow};
 use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, OutcomeKind, Record};
@@ -49,35 +56,39 @@ use std::time::Instant;
 pub struct Executed {
     pub succeeded: bool,
     pub detail: String,
-    /// Not started: PVE would refuse it now. Nothing was journaled, the
-    /// nonce is not consumed, the op stays queued.
-    pub kept_queued: bool,
 }
 
 impl Executed {
-    pub(super) fn ok(detail: impl Into<String>) -> Executed {
+    fn ok(detail: impl Into<String>) -> Executed {
         Executed {
             succeeded: true,
             detail: detail.into(),
-            kept_queued: false,
         }
     }
 
-    pub(super) fn failed(detail: impl Into<String>) -> Executed {
+    fn failed(detail: impl Into<String>) -> Executed {
         Executed {
             succeeded: false,
             detail: detail.into(),
-            kept_queued: false,
         }
     }
+}
 
-    fn kept_queued(detail: impl Into<String>) -> Executed {
-        Executed {
-            succeeded: false,
-            detail: detail.into(),
-            kept_queued: true,
-        }
-    }
+/// What became of an allowed action when its turn came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// It ran (or its PVE call failed); the outcome is journaled.
+    Ran(Executed),
+    /// It was not started: nothing went to PVE, no nonce was consumed. The
+    /// refusal is audited (`reason`: its code); `error` is the operator's
+    /// line for the pass report, if any.
+    NotStarted {
+        reason: String,
+        error: Option<String>,
+    },
+    /// A signed op PVE would refuse right now (`why`): not started, nothing
+    /// journaled, its nonce kept; it stays queued for a later pass.
+    KeptQueued { why: String },
 }
 
 /// What an executor needs besides the action.
@@ -85,6 +96,10 @@ pub struct ExecEnv<'a> {
     pub client: &'a Client,
     pub journal: &'a Journal,
     pub config: &'a Config,
+    /// The pass's audit (a refusal at the moment of running is a decision).
+    pub audit: &'a PassAudit<'a>,
+    /// The hub's `blocked` flag as it is now (read before each mutation).
+    pub blocked: &'a (dyn Fn() -> bool + Sync),
 }
 
 /// Executes `allowed` on `target` (None only for host-scoped ops).
@@ -95,13 +110,16 @@ pub fn execute(
     allowed: &Allowed,
     target: Option<&GuestRef>,
     op_id: &str,
-) -> Result<Executed, JournalError> {
+) -> Result<Execution, JournalError> {
     let action = allowed.action();
-    let nonce = allowed.authorization().map(|op| op.nonce().to_string());
+    if (env.blocked)() {
+        return not_started(env, allowed, &NotNow::Refused(RefusalReason::Blocked));
+    }
     let running = match pve_would_refuse(env, allowed, target) {
         Ok(running) => running,
-        Err(why) => return Ok(Executed::kept_queued(why)),
+        Err(why) => return Ok(Execution::KeptQueued { why }),
     };
+    let nonce = allowed.authorization().map(|op| op.nonce().to_string());
     env.journal.append(Record::Intent {
         op_id: op_id.to_string(),
         vmid: action.vmid,
@@ -111,12 +129,13 @@ pub fn execute(
         idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
         nonce: nonce.clone(),
     })?;
-    if let Some(op) = allowed.authorization() {
-        env.journal.append(Record::NonceConsumed {
-            nonce: op.nonce().to_string(),
-            expires_at: op.expires_at(),
+    if let Err(not_now) = verify_now_then_consume(env, allowed, op_id)? {
+        env.journal.append(Record::Outcome {
             op_id: op_id.to_string(),
+            outcome: OutcomeKind::Failed,
+            detail: format!("not started: {}", not_now.code()),
         })?;
+        return not_started(env, allowed, &not_now);
     }
     let result = match (&action.op, target) {
         (ActionOp::KeyRotation { lines }, _) => rotate_signers(env, lines, nonce.as_deref()),
@@ -132,7 +151,42 @@ pub fn execute(
         },
         detail: result.detail.clone(),
     })?;
-    Ok(result)
+    Ok(Execution::Ran(result))
+}
+
+/// Signed ops: verified again against the signer files and the clock of
+/// this instant, then the nonce consumed (durable). The last step before the
+/// PVE call; any precondition checked before a nonce is consumed goes
+/// before it. An unsigned action passes.
+fn verify_now_then_consume(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    op_id: &str,
+) -> Result<Result<(), NotNow>, JournalError> {
+    let Some(signed_op) = allowed.authorization() else {
+        return Ok(Ok(()));
+    };
+    let now: VerifiedNow = match verify_now::verify_now(env.journal, env.config, allowed, signed_op)
+    {
+        Ok(now) => now,
+        Err(not_now) => return Ok(Err(not_now)),
+    };
+    verify_now::consume_nonce(env.journal, &now, op_id)?;
+    Ok(Ok(()))
+}
+
+/// `allowed` is not started: the refusal is audited (and the op dequeued
+/// when waiting cannot help) by `verify_now::settle`.
+fn not_started(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    not_now: &NotNow,
+) -> Result<Execution, JournalError> {
+    let error = verify_now::settle(env.audit, env.journal, allowed, not_now)?;
+    Ok(Execution::NotStarted {
+        reason: not_now.code().to_string(),
+        error,
+    })
 }
 
 /// The preflight step: for a signed op on a guest, would PVE refuse it

@@ -32,6 +32,7 @@
 pub mod action;
 pub mod actual;
 pub mod audit;
+mod candidates;
 pub mod classify;
 pub mod converge;
 pub mod desired;
@@ -49,3 +50,4 @@ pub mod recover;
 pub mod report;
 pub mod settle;
 pub mod signed;
+pub mod verify_now;

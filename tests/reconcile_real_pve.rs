@@ -327,6 +327,7 @@ fn recovery_closes_an_entry_whose_task_pve_does_not_know() {
             source: "desired_state".into(),
             idempotency_key: "lost-1".into(),
             nonce: None,
+            at: None,
         })
         .unwrap();
         j.append(Record::TaskStarted {

@@ -128,6 +128,7 @@ pub fn execute(
         source: action.source.as_str().to_string(),
         idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
         nonce: nonce.clone(),
+        at: Some(crate::time::now_unix()),
     })?;
     if let Err(not_now) = verify_now_then_consume(env, allowed, op_id)? {
         env.journal.append(Record::Outcome {
@@ -276,6 +277,7 @@ fn stop_before_destroy(
         source: super::action::Source::Job.as_str().to_string(),
         idempotency_key: stop_id.clone(),
         nonce: None,
+        at: Some(crate::time::now_unix()),
     })?;
     let result = match env.client.stop(guest) {
         Ok(upid) => {

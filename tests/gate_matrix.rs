@@ -31,7 +31,8 @@ mod sshkeys;
 
 use agent::{Agent, BlobSpec, HOST_ID, decisions, deletes_of, nonce_consumed};
 use fakepve::FakePve;
-use felhom_agent::authz::{self, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::authz::{self, Approvals, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::config::RequiredApprovals;
 use felhom_agent::journal::Record;
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
 use felhom_agent::reconcile::classify::{AgentContext, classify};
@@ -224,6 +225,7 @@ fn unsigned_destructive_job_is_never_queued_and_the_action_stays_pending() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let d = gate::decide(action, None, AgentContext { transaction: None }, None, &ctx);
     assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
@@ -406,6 +408,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let destroy = |vmid, purge| Action {
         vmid,
@@ -433,7 +436,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
         let op = verified(&a, &spec);
         let d = gate::decide(
             action,
-            Some(op),
+            Some(Approvals::single(op)),
             AgentContext { transaction: None },
             None,
             &ctx,
@@ -448,7 +451,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let op = verified(&a, &destroy_spec(9001));
     let d = gate::decide(
         destroy(9001, true),
-        Some(op),
+        Some(Approvals::single(op)),
         AgentContext { transaction: None },
         None,
         &ctx,

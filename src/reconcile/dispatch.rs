@@ -157,17 +157,25 @@ pub(super) fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> A
     e
 }
 
+/// The audit record of a decision. `signer` and `role` name every approver
+/// (comma-separated, in arrival order; a first principal never holds a
+/// comma), so the decision that finally allows a k-approval op names all
+/// of them.
 pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
     let action = d.action();
     let op = d.signed_op();
+    let approvers = d.approvals().map(|a| a.approvers());
+    let join = |f: &dyn Fn(&crate::authz::SignerInfo) -> String| {
+        approvers.map(|list| list.iter().map(f).collect::<Vec<_>>().join(","))
+    };
     DecisionRecord {
         decision: d.code().into(),
         op: action.op.name().into(),
         class: class_str(d.class()).into(),
         vmid: (action.vmid != 0).then_some(action.vmid),
         source: action.source.as_str().into(),
-        signer: op.map(|o| o.signer().to_string()),
-        role: op.map(|o| o.role().to_string()),
+        signer: join(&|s| s.signer.clone()),
+        role: join(&|s| s.role.to_string()),
         reason: match op {
             // An empty key_id (the `--pending` blobs) claims nothing.
             Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {

@@ -26,7 +26,7 @@ use super::plan::{self, ActualGuest};
 use super::recover;
 use super::report::{Outcome, PassReport};
 use super::signed::{self, SignedJob};
-use crate::authz::Signers;
+use crate::authz::{Approvals, Signers};
 use crate::config::Config;
 use crate::journal::{DecisionRecord, Index, Journal, JournalError, Record};
 use crate::proxmox::Client;
@@ -148,6 +148,7 @@ pub fn run_pass_with_lanes(
     let ctx = GateContext {
         host_id: &config.host_id,
         blocked: inputs.blocked,
+        approvals: &config.authz.approvals,
     };
     let mut decisions = Vec::new();
     for (action, op) in candidates {
@@ -213,7 +214,7 @@ fn gather(
     config: &Config,
     now: i64,
     writer: Option<&Journal>,
-) -> Result<Vec<(Action, Option<crate::authz::VerifiedOp>)>, JournalError> {
+) -> Result<Vec<(Action, Option<Approvals>)>, JournalError> {
     let mut planned = Vec::new();
     if let Some(doc) = desired {
         for (vmid, why) in &actual.unreadable {
@@ -257,14 +258,14 @@ fn gather(
     for r in rejections {
         record_rejection(report, writer, &r, now)?;
     }
-    let mut out: Vec<(Action, Option<crate::authz::VerifiedOp>)> = Vec::new();
+    let mut out: Vec<(Action, Option<Approvals>)> = Vec::new();
     let mut jobs: Vec<SignedJob> = jobs;
     for action in planned {
         // A desired-state destructive delta runs only when a signed op binds
         // to exactly it; that op then stands for the action (source: job).
         let bound = jobs
             .iter()
-            .position(|j| gate::binds(&j.op, &action, &config.host_id));
+            .position(|j| gate::binds(j.op(), &action, &config.host_id));
         if bound.is_some() {
             continue;
         }
@@ -276,12 +277,12 @@ fn gather(
             report.errors.push(format!(
                 "guest {}: signed {} waits for an in-flight operation",
                 j.action.vmid,
-                j.op.op_name()
+                j.op().op_name()
             ));
         }
         keep
     });
-    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.op))));
+    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.approvals))));
     Ok(out)
 }
 

@@ -1,7 +1,9 @@
 //! `reconcile::signed`: signed ops waiting in the journal's queue (from
 //! `--submit` and hub jobs), verified again at the moment they would run.
 //!
-//! Owns: turning queued (blob, signature) pairs into gate inputs.
+//! Owns: turning queued ops (a blob and the signatures held for it) into
+//! gate inputs: each op's approvals, counted by `authz::approvals` against
+//! the signer files and the clock of this pass.
 //! Trusts: the verifier; nothing in the queue is trusted by itself (the
 //! signer files may have been rotated and time has passed since queueing).
 //!
@@ -12,15 +14,22 @@
 //! a clock corrected), so such an op stays queued until it expires.
 
 use super::action::{Action, ActionOp, Source};
-use crate::authz::{self, Rejected, Rejection, Signers, VerifiedOp, VerifyPolicy};
+use crate::authz::{self, Approvals, Rejected, Rejection, Signers, VerifiedOp, VerifyPolicy};
 use crate::config::Config;
 use crate::journal::QueuedOp;
 
-/// A queued op that verified, with the action it authorizes.
+/// A queued op with at least one approval that verifies, and the action it
+/// asks for (whether its approvals are enough is the gate's decision).
 #[derive(Debug)]
 pub struct SignedJob {
-    pub op: VerifiedOp,
+    pub approvals: Approvals,
     pub action: Action,
+}
+
+impl SignedJob {
+    pub fn op(&self) -> &VerifiedOp {
+        self.approvals.op()
+    }
 }
 
 /// A queued op that did not verify.
@@ -38,7 +47,7 @@ impl QueueRejection {
 
 /// Whether waiting can never make this rejection go away (CONTRACT §7).
 pub fn is_terminal(r: &Rejection) -> bool {
-    !matches!(r, Rejection::UnknownSigner | Rejection::NotYetValid)
+    !r.may_change()
 }
 
 /// The verification policy of this agent at `now`.
@@ -66,7 +75,8 @@ pub fn action_of(op: &VerifiedOp) -> Option<Action> {
     })
 }
 
-/// Verifies every queued op. `consumed` answers stage 9 from the journal.
+/// Verifies every queued op: each of its signatures, now, with
+/// `authz::approvals`. `consumed` answers stage 9 from the journal.
 pub fn verify_queue(
     signers: &Signers,
     policy: &VerifyPolicy,
@@ -76,24 +86,24 @@ pub fn verify_queue(
     let mut jobs = Vec::new();
     let mut rejections = Vec::new();
     for q in queue {
-        match authz::verify_detailed(
-            signers,
-            policy,
-            q.blob.as_bytes(),
-            q.sig.as_bytes(),
-            consumed,
-        ) {
-            Ok(op) => match action_of(&op) {
-                Some(action) => jobs.push(SignedJob { op, action }),
-                None => rejections.push(QueueRejection {
-                    nonce: q.nonce.clone(),
-                    rejected: Rejected {
-                        rejection: Rejection::UnsupportedOp(op.op_name().to_string()),
-                        signer: Some(op.signer_info().clone()),
-                        op: None,
-                    },
-                }),
-            },
+        let blob = q.blob.as_bytes();
+        match authz::approvals::verify(signers, policy, blob, &q.signatures(), consumed) {
+            Ok(approvals) => {
+                log_not_counted(&q.nonce, &approvals);
+                match action_of(approvals.op()) {
+                    Some(action) => jobs.push(SignedJob { approvals, action }),
+                    None => rejections.push(QueueRejection {
+                        nonce: q.nonce.clone(),
+                        rejected: Rejected {
+                            rejection: Rejection::UnsupportedOp(
+                                approvals.op().op_name().to_string(),
+                            ),
+                            signer: Some(approvals.op().signer_info().clone()),
+                            op: None,
+                        },
+                    }),
+                }
+            }
             Err(rejected) => rejections.push(QueueRejection {
                 nonce: q.nonce.clone(),
                 rejected,
@@ -101,4 +111,19 @@ pub fn verify_queue(
         }
     }
     (jobs, rejections)
+}
+
+/// Held signatures that no longer count (a key rotated out, a validity
+/// window closed) are logged: the operator sees why an op waits.
+fn log_not_counted(nonce: &str, approvals: &Approvals) {
+    for r in approvals.not_counted() {
+        let who = r
+            .signer
+            .as_ref()
+            .map_or_else(|| "a signer no longer admitted".to_string(), |s| s.signer.clone());
+        log::warn!(
+            "queued signed op (nonce {nonce}): the approval of {who} does not count now: {}",
+            r.rejection
+        );
+    }
 }

@@ -63,8 +63,8 @@ mod wire;
 /// The SSHSIG namespace of op signatures; never configurable.
 pub const NAMESPACE: &str = "felhom-op-v1";
 
-pub use approvals::{Approvals, MAX_HELD_SIGNATURES};
 pub use crate::ops::{OpClass, op_class, op_is_supported};
+pub use approvals::{Approvals, MAX_HELD_SIGNATURES};
 pub use armor::{ArmorError, MAX_ARMORED_LEN, dearmor};
 pub use blob::{BlobError, MAX_BLOB_LEN, canonical_blob};
 pub use key::{KeyError, SigError};
@@ -72,8 +72,7 @@ pub use signers::{Role, SignerFileError, SignerLine, Signers, operational_file_t
 pub use sshsig::StructureError;
 pub use verify::{
     Malformed, OpFacts, Rejected, Rejection, SignerInfo, VerifiedOp, VerifyPolicy, verify,
-    verify_detailed,
-    verify_signature,
+    verify_detailed, verify_signature,
 };
 
 /// Parsers of untrusted input, exposed for the mutation-fuzz tests: each

@@ -69,7 +69,9 @@ fn count_in_range(o: &Obj<'_>, op: &str, count: Option<u64>) -> Result<u32, Path
         .ok_or_else(|| {
             o.error(
                 op,
-                &format!("must be an integer from 1 to {MAX_REQUIRED_APPROVALS} (distinct signers)"),
+                &format!(
+                    "must be an integer from 1 to {MAX_REQUIRED_APPROVALS} (distinct signers)"
+                ),
             )
         })
 }

@@ -304,9 +304,15 @@ fn approvals_name_destructive_ops_with_one_to_five_signers_and_others_need_one()
         c.redacted_json()["authz"]["approvals"],
         serde_json::json!({"guest_destroy": 2, "key_rotation": 1, "restore_overwrite": 5})
     );
-    assert_eq!(AuthzConfig::default().approvals.required("guest_destroy"), 1);
+    assert_eq!(
+        AuthzConfig::default().approvals.required("guest_destroy"),
+        1
+    );
     v["authz"] = serde_json::json!({"approvals": {}});
-    assert_eq!(parse(&v).unwrap().authz.approvals, RequiredApprovals::default());
+    assert_eq!(
+        parse(&v).unwrap().authz.approvals,
+        RequiredApprovals::default()
+    );
 }
 
 #[test]
@@ -314,21 +320,51 @@ fn a_bad_approval_count_or_an_unknown_op_is_named_by_its_path() {
     let d = dir("approvals-bad");
     let tok = secret(&d, "tok", TOKEN, 0o600);
     let cases = [
-        (serde_json::json!({"guest_destroy": 0}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": 6}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": -1}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": 2.0}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": "2"}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": null}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": true}), "authz.approvals.guest_destroy"),
-        (serde_json::json!({"guest_destroy": 2, "wipe_all": 2}), "authz.approvals.wipe_all"),
-        (serde_json::json!({"Guest_Destroy": 2}), "authz.approvals.Guest_Destroy"),
+        (
+            serde_json::json!({"guest_destroy": 0}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 6}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": -1}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 2.0}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": "2"}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": null}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": true}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 2, "wipe_all": 2}),
+            "authz.approvals.wipe_all",
+        ),
+        (
+            serde_json::json!({"Guest_Destroy": 2}),
+            "authz.approvals.Guest_Destroy",
+        ),
         (serde_json::json!({"": 2}), "authz.approvals"),
         // Benign ops run without a signature: naming one is a mistake.
         (serde_json::json!({"start": 2}), "authz.approvals.start"),
         (serde_json::json!({"create": 1}), "authz.approvals.create"),
         // Not executed on this host (`unsupported_op`).
-        (serde_json::json!({"storage_wipe": 2}), "authz.approvals.storage_wipe"),
+        (
+            serde_json::json!({"storage_wipe": 2}),
+            "authz.approvals.storage_wipe",
+        ),
         (serde_json::json!([2]), "authz.approvals"),
         (serde_json::json!(2), "authz.approvals"),
     ];

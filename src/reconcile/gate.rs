@@ -216,7 +216,10 @@ pub fn decide(
     if !binds(approvals.op(), &action, ctx.host_id) {
         return refused(action, RefusalReason::BindingMismatch, Some(approvals));
     }
-    let recovery = approvals.approvers().iter().any(|a| a.role == Role::Recovery);
+    let recovery = approvals
+        .approvers()
+        .iter()
+        .any(|a| a.role == Role::Recovery);
     if recovery && action.op.name() != "key_rotation" {
         return refused(action, RefusalReason::RoleDenied, Some(approvals));
     }

@@ -21,7 +21,9 @@
 //! A rejection never writes anything.
 
 use super::signed;
-use crate::authz::{self, Approvals, MAX_HELD_SIGNATURES, Rejected, Rejection, Signers, VerifiedOp};
+use crate::authz::{
+    self, Approvals, MAX_HELD_SIGNATURES, Rejected, Rejection, Signers, VerifiedOp,
+};
 use crate::authz::{OpFacts, VerifyPolicy};
 use crate::config::Config;
 use crate::journal::{Index, Journal, JournalError, QueuedOp, Record};
@@ -144,7 +146,13 @@ pub fn enqueue_at(
         source: source.to_string(),
     })?;
     let approvals = count.saturating_add(1);
-    log_submitted("approval added to", &op, approvals, approvals_required, source);
+    log_submitted(
+        "approval added to",
+        &op,
+        approvals,
+        approvals_required,
+        source,
+    );
     Ok(Enqueued::ApprovalAdded(Submitted {
         op,
         approvals,

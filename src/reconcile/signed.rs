@@ -117,10 +117,10 @@ pub fn verify_queue(
 /// window closed) are logged: the operator sees why an op waits.
 fn log_not_counted(nonce: &str, approvals: &Approvals) {
     for r in approvals.not_counted() {
-        let who = r
-            .signer
-            .as_ref()
-            .map_or_else(|| "a signer no longer admitted".to_string(), |s| s.signer.clone());
+        let who = r.signer.as_ref().map_or_else(
+            || "a signer no longer admitted".to_string(),
+            |s| s.signer.clone(),
+        );
         log::warn!(
             "queued signed op (nonce {nonce}): the approval of {who} does not count now: {}",
             r.rejection

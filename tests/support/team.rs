@@ -41,7 +41,10 @@ pub fn line(principals: &str, key: &Key, options: &str) -> String {
     } else {
         format!(",{options}")
     };
-    format!("{principals} namespaces=\"{NAMESPACE}\"{extra} {}", key.public())
+    format!(
+        "{principals} namespaces=\"{NAMESPACE}\"{extra} {}",
+        key.public()
+    )
 }
 
 /// `valid-before="YYYYMMDDHHMMSSZ"` at Unix time `t`.
@@ -65,7 +68,10 @@ impl Team {
         write(
             a,
             "recovery.allowed_signers",
-            &[line("rescue", &a.rescue, ""), line("rescue2", &t.rescue2, "")],
+            &[
+                line("rescue", &a.rescue, ""),
+                line("rescue2", &t.rescue2, ""),
+            ],
         );
         a.config["authz"]["approvals"] = approvals;
         a.write_config();

@@ -155,12 +155,9 @@ fn concerns_blob(r: &Rejection) -> bool {
 fn verdict_without_approval(not_counted: Vec<Rejected>) -> Rejected {
     let curable = not_counted.iter().position(|r| r.rejection.may_change());
     let pick = curable.unwrap_or(0);
-    not_counted
-        .into_iter()
-        .nth(pick)
-        .unwrap_or_else(|| Rejected {
-            rejection: Rejection::UnknownSigner,
-            signer: None,
-            op: None,
-        })
+    not_counted.into_iter().nth(pick).unwrap_or(Rejected {
+        rejection: Rejection::UnknownSigner,
+        signer: None,
+        op: None,
+    })
 }

@@ -15,6 +15,8 @@
 //! does exactly what it names. `binding_mismatch` is what the gate answers
 //! when a verified op is offered for an action it does not name exactly;
 //! that is proven on the gate function with real verified ops.
+//!
+//! The two-person rule's cases (CONTRACT §11) are in `gate_matrix/approvals.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,6 +30,9 @@ mod agent;
 mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
+
+#[path = "gate_matrix/approvals.rs"]
+mod approvals;
 
 use agent::{Agent, BlobSpec, HOST_ID, decisions, deletes_of, nonce_consumed};
 use fakepve::FakePve;

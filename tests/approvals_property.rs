@@ -402,3 +402,56 @@ fn an_op_runs_iff_k_distinct_currently_valid_signers_approve_and_at_most_once() 
         seen.outcomes, seen.runs, seen.held_back, seen.restarts
     );
 }
+
+#[test]
+fn a_queued_op_holds_at_most_sixteen_signatures_and_a_further_signer_writes_nothing() {
+    let dir = TempDir::new("approvals-full");
+    let config = config(&dir, "guest_destroy", 5);
+    let keys: Vec<Key> = (0..=felhom_agent::authz::MAX_HELD_SIGNATURES)
+        .map(|i| sshkeys::keygen(&dir, &format!("s{i}")))
+        .collect();
+    let text: String = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("signer{i} namespaces=\"felhom-op-v1\" {}\n", k.public()))
+        .collect();
+    let signers = Signers::from_texts(Some(("op", &text)), None).unwrap();
+    let blob = canonical_blob(
+        "guest_destroy",
+        &json!({"purge": true}),
+        HOST,
+        Some(9001),
+        "0123456789abcdef0123456789abcdef",
+        T0,
+        T0 + 3600,
+        "",
+    );
+    let journal = Journal::open(&dir.path().join("state"), Duration::from_secs(1)).unwrap();
+    for (i, k) in keys.iter().enumerate() {
+        let sig = sshkeys::sign(&dir, k, blob.as_bytes(), "felhom-op-v1", None);
+        let before = journal.file_len();
+        let got = queue::enqueue_at(
+            &journal,
+            &config,
+            &signers,
+            blob.as_bytes(),
+            &sig,
+            "submit",
+            T0,
+        )
+        .unwrap();
+        let (what, n) = outcome(&got);
+        if i < felhom_agent::authz::MAX_HELD_SIGNATURES {
+            assert_eq!(n, i + 1, "signer {i}");
+            assert_eq!(what, if i == 0 { "queued" } else { "approval" });
+        } else {
+            assert_eq!((what.as_str(), n), ("full", i), "signer {i}");
+            assert_eq!(journal.file_len(), before, "nothing written");
+        }
+    }
+    let index = journal.index();
+    assert_eq!(
+        index.queued[0].held(),
+        felhom_agent::authz::MAX_HELD_SIGNATURES
+    );
+}

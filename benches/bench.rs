@@ -7,9 +7,14 @@
 
 mod authz;
 mod journal;
+mod journal_growth;
 mod reconcile;
 
 fn main() {
+    if let Some(dir) = std::env::var_os(journal_growth::OPEN_CHILD_ENV) {
+        journal_growth::open_child(std::path::Path::new(&dir));
+        return;
+    }
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -17,6 +22,7 @@ fn main() {
     let sections: &[(&str, fn())] = &[
         ("authz", authz::run),
         ("journal", journal::run),
+        ("journal-growth", journal_growth::run),
         ("reconcile", reconcile::run),
     ];
     for (name, run) in sections {

@@ -262,8 +262,17 @@ fn an_approver_rotated_out_between_approvals_no_longer_counts() {
         1,
         1,
     );
+    // The rotation runs first (a barrier), then the destroy is verified
+    // against the files it left: alice's approval, the only one, no longer
+    // counts, so the op waits as `unknown_signer` (kept queued).
     let run = a.pass();
-    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.errors().contains("unknown_signer; kept queued"),
+        "{}",
+        run.errors()
+    );
+    assert_eq!(deletes_of(pve(), v), 0);
     let rotated = run
         .actions()
         .into_iter()

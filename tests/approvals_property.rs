@@ -9,9 +9,10 @@
 //! The implementation under test is the real one, in process: real
 //! `ssh-keygen` signatures, `reconcile::queue::enqueue_at` on a real
 //! journal (re-opened on "restart"), and at each run attempt the pass's
-//! own steps: `signed::verify_queue` (which counts approvals with
-//! `authz::approvals`) then `gate::decide`; an allowed op consumes its
-//! nonce in the journal. The clock is simulated (each step passes `now`).
+//! own steps: `signed::verify_queue_at` (which counts approvals with
+//! `signed::verify_approvals`, the function the moment of running uses
+//! too) then `gate::decide`; an allowed op consumes its nonce in the
+//! journal. The clock is simulated (each step passes `now`).
 //! The model beside it is a few lines of set arithmetic and knows nothing
 //! of the implementation.
 #![allow(
@@ -209,9 +210,7 @@ fn outcome(e: &Enqueued) -> (String, usize) {
 /// Returns whether the op ran.
 fn attempt(journal: &Journal, config: &Config, signers: &Signers, now: i64) -> bool {
     let index = journal.index();
-    let policy = signed::policy(config, now);
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    let (jobs, rejections) = signed::verify_queue(signers, &policy, &index.queued, &consumed);
+    let (jobs, rejections) = signed::verify_queue_at(signers, config, &index, &index.queued, now);
     for r in rejections.iter().filter(|r| r.is_terminal()) {
         journal
             .append(Record::OpDequeued {

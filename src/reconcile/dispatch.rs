@@ -6,14 +6,17 @@
 //!
 //! A failed action stops its guest's lane: later actions on that guest are
 //! reported `skipped` (the guest's state is uncertain; the next pass
-//! re-plans). Other guests' lanes go on.
+//! re-plans). Other guests' lanes go on. An action refused when its turn
+//! came (hub block, signature no longer valid) changed nothing: its row is
+//! `refused`/`skipped` and the lane goes on.
 
+use super::action::Action;
 use super::actual::ActualState;
-use super::execute::{self, ExecEnv, Executed};
+use super::execute::{self, ExecEnv, Executed, Execution};
 use super::gate::{self, Decision};
 use super::lanes::{self, JobOutcome, Step};
 use super::report::{self, ActionEntry, Outcome};
-use crate::authz::OpClass;
+use crate::authz::{OpClass, VerifiedOp};
 use crate::journal::{DecisionRecord, JournalError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,13 +33,21 @@ fn new_op_id(vmid: u32) -> String {
     )
 }
 
+/// What the lanes made of a pass's decisions: one report row per decision
+/// (in decision order), and the operator's lines for refusals at the
+/// moment of running.
+pub(super) struct Dispatched {
+    pub entries: Vec<ActionEntry>,
+    pub errors: Vec<String>,
+}
+
 pub(super) fn execute_allowed(
     decisions: Vec<Decision>,
     actual: &ActualState,
     env: ExecEnv<'_>,
     max_parallel: usize,
     tick: &mut dyn FnMut(),
-) -> Result<Vec<ActionEntry>, JournalError> {
+) -> Result<Dispatched, JournalError> {
     let mut entries: Vec<Option<ActionEntry>> = Vec::new();
     let mut lanes_in: std::collections::BTreeMap<u32, Vec<(usize, gate::Allowed)>> =
         Default::default();
@@ -59,13 +70,11 @@ pub(super) fn execute_allowed(
     let exec = |vmid: u32, (i, allowed): (usize, gate::Allowed)| {
         let target = actual.guest_ref(vmid);
         let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
-        let failed = !matches!(
-            &result,
-            Ok(Executed {
-                succeeded: true,
-                ..
-            })
-        );
+        let failed = match &result {
+            Ok(Execution::Ran(Executed { succeeded, .. })) => !succeeded,
+            Ok(Execution::NotStarted { .. }) => false,
+            Err(_) => true,
+        };
         let step = (i, allowed, result);
         if failed {
             Step::StopLane(step)
@@ -77,43 +86,47 @@ pub(super) fn execute_allowed(
     let reports =
         lanes::run_pass_with_tick(jobs, max_parallel, &exec, Duration::from_secs(1), tick);
     let mut journal_error = None;
+    let mut errors = Vec::new();
     for lane in reports {
         for outcome in lane.outcomes {
             let (i, allowed, result) = match outcome {
                 JobOutcome::Ran((i, a, r)) => (i, a, r),
-                JobOutcome::LaneStopped((i, a)) => (
-                    i,
-                    a,
-                    Ok(Executed {
-                        succeeded: false,
-                        detail: String::new(),
-                    }),
-                ),
-                JobOutcome::NoWorker((i, a)) => (
-                    i,
-                    a,
-                    Ok(Executed {
-                        succeeded: false,
-                        detail: "no worker thread".into(),
-                    }),
-                ),
+                JobOutcome::LaneStopped((i, a)) => (i, a, Ok(ran(false, ""))),
+                JobOutcome::NoWorker((i, a)) => (i, a, Ok(ran(false, "no worker thread"))),
                 JobOutcome::Lost => continue,
             };
             let d = Decision::Allowed(allowed);
             let e = match result {
-                Ok(Executed {
+                Ok(Execution::Ran(Executed {
                     succeeded: true,
                     detail,
-                }) => entry(&d, Outcome::Succeeded, Some(detail)),
-                Ok(Executed {
+                })) => entry(&d, Outcome::Succeeded, Some(detail)),
+                Ok(Execution::Ran(Executed {
                     succeeded: false,
                     detail,
-                }) if detail.is_empty() => entry(
+                })) if detail.is_empty() => entry(
                     &d,
                     Outcome::Skipped,
                     Some("an earlier action on this guest failed".into()),
                 ),
-                Ok(Executed { detail, .. }) => entry(&d, Outcome::Failed, Some(detail)),
+                Ok(Execution::Ran(Executed { detail, .. })) => {
+                    entry(&d, Outcome::Failed, Some(detail))
+                }
+                Ok(Execution::NotStarted {
+                    reason,
+                    error,
+                    awaits_approvals,
+                }) => {
+                    errors.extend(error);
+                    let mut e = entry(&d, Outcome::Skipped, None);
+                    e.decision = report::Decision::Refused;
+                    if awaits_approvals {
+                        e.decision = report::Decision::PendingSignature;
+                        e.outcome = Outcome::Planned;
+                    }
+                    e.reason = Some(format!("{reason} (when its turn came; not started)"));
+                    e
+                }
                 Err(err) => {
                     let e = entry(&d, Outcome::Failed, Some(format!("journal: {err}")));
                     journal_error.get_or_insert(err);
@@ -128,7 +141,17 @@ pub(super) fn execute_allowed(
     if let Some(err) = journal_error {
         return Err(err);
     }
-    Ok(entries.into_iter().flatten().collect())
+    Ok(Dispatched {
+        entries: entries.into_iter().flatten().collect(),
+        errors,
+    })
+}
+
+fn ran(succeeded: bool, detail: &str) -> Execution {
+    Execution::Ran(Executed {
+        succeeded,
+        detail: detail.to_string(),
+    })
 }
 
 pub(super) fn class_str(c: OpClass) -> &'static str {
@@ -187,6 +210,28 @@ pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
             }
             _ => d.reason(),
         },
+        nonce: op.map(|o| o.nonce().to_string()),
+        at: now,
+    }
+}
+
+/// The audit record of `action` refused with `code` when its turn came.
+pub(super) fn refusal_record(
+    action: &Action,
+    class: OpClass,
+    op: Option<&VerifiedOp>,
+    code: &str,
+    now: i64,
+) -> DecisionRecord {
+    DecisionRecord {
+        decision: "refused".into(),
+        op: action.op.name().into(),
+        class: class_str(class).into(),
+        vmid: (action.vmid != 0).then_some(action.vmid),
+        source: action.source.as_str().into(),
+        signer: op.map(|o| o.signer().to_string()),
+        role: op.map(|o| o.role().to_string()),
+        reason: code.to_string(),
         nonce: op.map(|o| o.nonce().to_string()),
         at: now,
     }

@@ -29,6 +29,7 @@
 pub mod action;
 pub mod actual;
 pub mod audit;
+mod candidates;
 pub mod classify;
 pub mod desired;
 mod dispatch;
@@ -43,3 +44,4 @@ pub mod queue;
 pub mod recover;
 pub mod report;
 pub mod signed;
+pub mod verify_now;

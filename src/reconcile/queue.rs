@@ -1,7 +1,7 @@
 //! `reconcile::queue`: the one entry point for signed ops from outside the
 //! agent (`--submit` and hub jobs). Verifies (stages 1-9, nonce not
 //! consumed) and queues the op durably in the journal; the next pass
-//! verifies it again, gates it and executes it.
+//! verifies it again, gates it, and verifies it once more when it runs.
 //!
 //! Approvals (CONTRACT §11): a signature over the blob of an op already
 //! queued is another signer's approval of it. What counts is decided by
@@ -21,12 +21,10 @@
 //! A rejection never writes anything.
 
 use super::signed;
-use crate::authz::{
-    self, Approvals, MAX_HELD_SIGNATURES, Rejected, Rejection, Signers, VerifiedOp,
-};
-use crate::authz::{OpFacts, VerifyPolicy};
+use crate::authz::VerifiedOp;
+use crate::authz::{Approvals, MAX_HELD_SIGNATURES, OpFacts, Rejected, Rejection, Signers};
 use crate::config::Config;
-use crate::journal::{Index, Journal, JournalError, QueuedOp, Record};
+use crate::journal::{Journal, JournalError, Record};
 
 /// A verified signature and where its op stands after it.
 #[derive(Debug)]
@@ -87,9 +85,7 @@ pub fn enqueue_at(
     now: i64,
 ) -> Result<Enqueued, JournalError> {
     let index = journal.index();
-    let policy = signed::policy(config, now);
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    let op = match authz::verify_detailed(signers, &policy, blob, sig, &consumed) {
+    let op = match signed::verify_at(signers, config, &index, blob, sig, now) {
         Ok(op) => op,
         Err(rejected) => return Ok(Enqueued::Rejected(rejected)),
     };
@@ -117,7 +113,8 @@ pub fn enqueue_at(
         );
         return Ok(Enqueued::Rejected(nonce_taken(&op)));
     }
-    let held = held_now(signers, &policy, &index, queued);
+    let sigs = queued.signatures();
+    let held = signed::verify_approvals(signers, config, &index, blob, &sigs, now).ok();
     let count = held.as_ref().map_or(0, Approvals::count);
     if held.as_ref().is_some_and(|a| a.includes(op.signer())) {
         log_submitted("already approved:", &op, count, approvals_required, source);
@@ -158,24 +155,6 @@ pub fn enqueue_at(
         approvals,
         approvals_required,
     }))
-}
-
-/// The approvals a queued op holds that verify now (`None`: none does).
-fn held_now(
-    signers: &Signers,
-    policy: &VerifyPolicy,
-    index: &Index,
-    queued: &QueuedOp,
-) -> Option<Approvals> {
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    authz::approvals::verify(
-        signers,
-        policy,
-        queued.blob.as_bytes(),
-        &queued.signatures(),
-        &consumed,
-    )
-    .ok()
 }
 
 /// `replay` for a verified signature whose nonce a queued op with other

@@ -1,10 +1,12 @@
 //! `authz::approvals`: the two-person rule (CONTRACT §11), defined once.
 //!
-//! Owns: what counts as an approval, what one signer is, and the
-//! verification of every approval held for one blob. `--submit`, hub jobs
-//! (both through `reconcile::queue`), the pass and the moment an op runs
-//! all count approvals with [`verify`] and nothing else; the gate compares
-//! the count with `authz.approvals` (`config::RequiredApprovals`).
+//! Owns: what counts as an approval, what one signer is, the verification
+//! of every approval held for one blob, and whether they suffice.
+//! `--submit`, hub jobs (both through `reconcile::queue`), the pass and the
+//! moment an op runs all count approvals with [`verify`] and nothing else,
+//! and the gate and the moment of running decide with
+//! [`Approvals::suffice`] (against `authz.approvals`,
+//! `config::RequiredApprovals`) and [`Approvals::role_denied`].
 //! Trusts: the verifier (stages 1-9) and what the caller passes in: the
 //! signer files, the clock (in the policy) and the consumed-nonce oracle,
 //! all as they are at the instant of the call.
@@ -30,7 +32,8 @@
 //!   journal's live state stays bounded).
 
 use super::verify::{Rejected, Rejection, SignerInfo, VerifiedOp, VerifyPolicy, verify_detailed};
-use super::{Malformed, Signers};
+use super::{Malformed, Role, Signers};
+use crate::config::RequiredApprovals;
 
 /// Signatures one queued op may hold: far above the largest quorum
 /// (`config::MAX_REQUIRED_APPROVALS`), so approvals that stopped counting
@@ -91,6 +94,27 @@ impl Approvals {
         &self.not_counted
     }
 
+    /// Role scoping over every approver (stage 8 again): whether one of
+    /// them is a recovery signer and `op` is not `key_rotation`.
+    pub fn role_denied(&self, op: &str) -> bool {
+        op != "key_rotation" && self.approvers.iter().any(|a| a.role == Role::Recovery)
+    }
+
+    /// The rule itself: enough distinct signers for `op` under
+    /// `authz.approvals`, or the shortfall (`N of K approvals`). The gate
+    /// and the moment of running both decide with this, nothing else.
+    pub fn suffice(&self, op: &str, required: &RequiredApprovals) -> Result<(), Shortfall> {
+        let need = required.required(op);
+        if self.count() >= need {
+            Ok(())
+        } else {
+            Err(Shortfall {
+                held: self.count(),
+                required: need,
+            })
+        }
+    }
+
     /// `alice (operational), bob (operational)`: the audit's approver list.
     pub fn describe(&self) -> String {
         self.approvers
@@ -98,6 +122,19 @@ impl Approvals {
             .map(|a| format!("{} ({})", a.signer, a.role))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Fewer distinct signers than an op requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortfall {
+    pub held: u32,
+    pub required: u32,
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {} approvals", self.held, self.required)
     }
 }
 

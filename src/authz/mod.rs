@@ -64,7 +64,7 @@ mod wire;
 pub const NAMESPACE: &str = "felhom-op-v1";
 
 pub use crate::ops::{OpClass, op_class, op_is_supported};
-pub use approvals::{Approvals, MAX_HELD_SIGNATURES};
+pub use approvals::{Approvals, MAX_HELD_SIGNATURES, Shortfall};
 pub use armor::{ArmorError, MAX_ARMORED_LEN, dearmor};
 pub use blob::{BlobError, MAX_BLOB_LEN, canonical_blob};
 pub use key::{KeyError, SigError};

@@ -171,7 +171,7 @@ fn not_started(
     Ok(Execution::NotStarted {
         reason: not_now.reason(),
         error,
-        awaits_approvals: matches!(not_now, NotNow::TooFewApprovals { .. }),
+        awaits_approvals: matches!(not_now, NotNow::TooFewApprovals(_)),
     })
 }
 

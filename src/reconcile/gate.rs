@@ -28,7 +28,7 @@
 
 use super::action::Action;
 use super::classify::{AgentContext, classify};
-use crate::authz::{Approvals, OpClass, Role, VerifiedOp};
+use crate::authz::{Approvals, OpClass, VerifiedOp};
 use crate::config::RequiredApprovals;
 use crate::journal::Provenance;
 
@@ -220,14 +220,10 @@ pub fn decide(
     if !binds(approvals.op(), &action, ctx.host_id) {
         return refused(action, RefusalReason::BindingMismatch, Some(approvals));
     }
-    let recovery = approvals
-        .approvers()
-        .iter()
-        .any(|a| a.role == Role::Recovery);
-    if recovery && action.op.name() != "key_rotation" {
+    if approvals.role_denied(action.op.name()) {
         return refused(action, RefusalReason::RoleDenied, Some(approvals));
     }
-    if approvals.count() < required {
+    if approvals.suffice(action.op.name(), ctx.approvals).is_err() {
         return Decision::PendingSignature {
             action,
             class,

@@ -41,7 +41,7 @@
 use super::audit::PassAudit;
 use super::gate::{self, Allowed, RefusalReason};
 use super::signed::{self, QueueRejection};
-use crate::authz::{Approvals, Rejected, Role, Signers, VerifiedOp};
+use crate::authz::{Approvals, Rejected, Shortfall, Signers, VerifiedOp};
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, Record};
 
@@ -75,7 +75,7 @@ pub enum NotNow {
     Refused(RefusalReason),
     /// Fewer distinct signers approve it now than `authz.approvals`
     /// requires (an approver rotated out or expired since the gate).
-    TooFewApprovals { held: u32, required: u32 },
+    TooFewApprovals(Shortfall),
 }
 
 impl NotNow {
@@ -85,7 +85,7 @@ impl NotNow {
             NotNow::NotQueued => "not_queued",
             NotNow::Rejected(r) => r.code(),
             NotNow::Refused(reason) => reason.code(),
-            NotNow::TooFewApprovals { .. } => "pending_signature",
+            NotNow::TooFewApprovals(_) => "pending_signature",
         }
     }
 
@@ -93,9 +93,7 @@ impl NotNow {
     /// `N of K approvals`.
     pub fn reason(&self) -> String {
         match self {
-            NotNow::TooFewApprovals { held, required } => {
-                format!("{held} of {required} approvals")
-            }
+            NotNow::TooFewApprovals(short) => short.to_string(),
             other => other.code().to_string(),
         }
     }
@@ -106,7 +104,7 @@ impl NotNow {
             NotNow::NotQueued => false,
             NotNow::Rejected(r) => signed::is_terminal(&r.rejection),
             NotNow::Refused(reason) => *reason != RefusalReason::Blocked,
-            NotNow::TooFewApprovals { .. } => false,
+            NotNow::TooFewApprovals(_) => false,
         }
     }
 }
@@ -143,20 +141,12 @@ pub fn verify_now(
     if !gate::binds(approvals.op(), action, &config.host_id) {
         return Err(NotNow::Refused(RefusalReason::BindingMismatch));
     }
-    let recovery = approvals
-        .approvers()
-        .iter()
-        .any(|a| a.role == Role::Recovery);
-    if recovery && action.op.name() != "key_rotation" {
+    if approvals.role_denied(action.op.name()) {
         return Err(NotNow::Refused(RefusalReason::RoleDenied));
     }
-    let required = config.authz.approvals.required(action.op.name());
-    if approvals.count() < required {
-        return Err(NotNow::TooFewApprovals {
-            held: approvals.count(),
-            required,
-        });
-    }
+    approvals
+        .suffice(action.op.name(), &config.authz.approvals)
+        .map_err(NotNow::TooFewApprovals)?;
     Ok(VerifiedNow { approvals })
 }
 
@@ -204,7 +194,7 @@ pub fn settle(
         &not_now.reason(),
         now,
     );
-    if let NotNow::TooFewApprovals { .. } = not_now {
+    if let NotNow::TooFewApprovals(_) = not_now {
         // Not refused: it waits for approvals, as at the gate.
         record.decision = "pending_signature".into();
     }

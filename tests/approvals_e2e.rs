@@ -156,8 +156,22 @@ fn two_of_two_destroy_holds_at_one_approval_and_the_second_signer_runs_it_once()
             .contains(&spec.nonce)
     );
 
+    // `--status` (CONTRACT §12): the pending action and the queued op with
+    // their counts.
+    let status = a.run(&["--status", "--json"]).json();
+    assert_eq!(
+        status["pending"],
+        json!([{"vmid": v, "op": "guest_destroy", "approvals": 1, "approvals_required": 2}])
+    );
+    assert_eq!(status["queued"][0]["signers"], json!(["alice"]));
+    assert_eq!(status["queued"][0]["approvals"], json!(1));
+    assert_eq!(status["queued"][0]["approvals_required"], json!(2));
+
     let bob_files = a.sign(&t.bob, items[0]["blob"].as_str().unwrap());
     submit_ok(&a, &bob_files, json!("approval"), 2, 2);
+    let status = a.run(&["--status", "--json"]).json();
+    assert_eq!(status["queued"][0]["signers"], json!(["alice", "bob"]));
+    assert_eq!(status["queued"][0]["approvals"], json!(2));
     assert_eq!(approvals_added(&a), 1);
     assert_eq!(deletes_of(pve(), v), 0, "an approval only queues");
 

@@ -332,12 +332,14 @@ fn a_signer_whose_validity_window_closes_between_approvals_no_longer_counts() {
     let (a, t) = team_agent("ap-window", json!({"guest_destroy": 2}));
     let now = felhom_agent::time::now_unix();
     let mut lines = t.operational_lines(&a, &["bob"]);
-    lines.push(team::line("bob", &t.bob, &team::valid_before(now + 2)));
+    lines.push(team::line("bob", &t.bob, &team::valid_before(now + 5)));
     team::write(&a, "operational.allowed_signers", &lines);
     let spec = destroy_spec(v);
     let blob = spec.build_now();
     submit_ok(&a, &a.sign(&t.bob, &blob), json!(true), 1, 2);
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Past bob's valid-before (inclusive, whole seconds).
+    let wait = now + 7 - felhom_agent::time::now_unix();
+    std::thread::sleep(std::time::Duration::from_secs(wait.max(0).unsigned_abs()));
     submit_ok(&a, &a.sign(&t.carol, &blob), json!("approval"), 1, 2);
     assert_held(&a, v, "1 of 2 approvals");
     submit_ok(&a, &a.sign(&a.alice, &blob), json!("approval"), 2, 2);

@@ -84,15 +84,16 @@ fn an_approver_whose_window_closes_while_the_op_waits_for_its_lane_no_longer_cou
         "config",
         json!({"cores": 4, "memory": 2048, "parent": "before"}),
     );
-    // The desired state starts the guest first (10 s); the signed rollback
+    // The desired state starts the guest first (14 s); the signed rollback
     // for the same guest waits behind it in its lane.
-    pve.set_guest(v, "start_secs", json!(100));
+    pve.set_guest(v, "start_secs", json!(140));
     let mut a = Agent::new(&pve, "apm-window");
     let t = Team::install(&mut a, json!({"restore_overwrite": 2}));
     let now = felhom_agent::time::now_unix();
-    // bob may sign for the next 4 s only.
+    // bob may sign for the next 7 s only: long enough for both approvals
+    // and the gate, not for the start ahead of the rollback.
     let mut lines = t.operational_lines(&a, &["bob"]);
-    lines.push(team::line("bob", &t.bob, &team::valid_before(now + 4)));
+    lines.push(team::line("bob", &t.bob, &team::valid_before(now + 7)));
     team::write(&a, "operational.allowed_signers", &lines);
     a.write_desired(1, json!([{"vmid": v, "state": "running"}]));
     let rollback = BlobSpec::new("restore_overwrite", json!({"snapshot": "before"}), Some(v));

@@ -15,6 +15,8 @@
 //! does exactly what it names. `binding_mismatch` is what the gate answers
 //! when a verified op is offered for an action it does not name exactly;
 //! that is proven on the gate function with real verified ops.
+//!
+//! The two-person rule's cases (CONTRACT §11) are in `gate_matrix/approvals.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,9 +31,13 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
+#[path = "gate_matrix/approvals.rs"]
+mod approvals;
+
 use agent::{Agent, BlobSpec, HOST_ID, decisions, deletes_of, nonce_consumed};
 use fakepve::FakePve;
-use felhom_agent::authz::{self, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::authz::{self, Approvals, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::config::RequiredApprovals;
 use felhom_agent::journal::Record;
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
 use felhom_agent::reconcile::classify::{AgentContext, GuestFacts, classify};
@@ -231,6 +237,7 @@ fn unsigned_destructive_job_is_never_queued_and_the_action_stays_pending() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let d = gate::decide(
         action,
@@ -421,6 +428,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let destroy = |vmid, purge| Action {
         vmid,
@@ -448,7 +456,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
         let op = verified(&a, &spec);
         let d = gate::decide(
             action,
-            Some(op),
+            Some(Approvals::single(op)),
             AgentContext { transaction: None },
             None,
             GuestFacts::default(),
@@ -464,7 +472,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let op = verified(&a, &destroy_spec(9001));
     let d = gate::decide(
         destroy(9001, true),
-        Some(op),
+        Some(Approvals::single(op)),
         AgentContext { transaction: None },
         None,
         GuestFacts::default(),

@@ -20,11 +20,11 @@ use super::gate;
 use super::plan;
 use super::report::PassReport;
 use super::signed::SignedJob;
-use crate::authz::VerifiedOp;
+use crate::authz::Approvals;
 use std::collections::BTreeSet;
 
-/// An action for the gate, with the signed op offered for it.
-pub type Candidate = (Action, Option<VerifiedOp>);
+/// An action for the gate, with the signed op (its approvals) offered for it.
+pub type Candidate = (Action, Option<Approvals>);
 
 /// Plans `desired` against `actual` (guests with an unreadable config are
 /// skipped and reported; fields that do not converge, per `readback`, are
@@ -87,7 +87,7 @@ pub fn pair(
             ));
             continue;
         }
-        if jobs.iter().any(|j| gate::binds(&j.op, &action, host_id)) {
+        if jobs.iter().any(|j| gate::binds(j.op(), &action, host_id)) {
             continue;
         }
         out.push((action, None));
@@ -98,11 +98,11 @@ pub fn pair(
             report.errors.push(format!(
                 "guest {}: signed {} waits for an in-flight operation",
                 j.action.vmid,
-                j.op.op_name()
+                j.op().op_name()
             ));
         }
         keep
     });
-    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.op))));
+    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.approvals))));
     out
 }

@@ -124,10 +124,18 @@ pub(super) fn execute_allowed(
                         Some(format!("kept queued, not started: {why}")),
                     )
                 }
-                Ok(Execution::NotStarted { reason, error }) => {
+                Ok(Execution::NotStarted {
+                    reason,
+                    error,
+                    awaits_approvals,
+                }) => {
                     errors.extend(error);
                     let mut e = entry(&d, Outcome::Skipped, None);
                     e.decision = report::Decision::Refused;
+                    if awaits_approvals {
+                        e.decision = report::Decision::PendingSignature;
+                        e.outcome = Outcome::Planned;
+                    }
                     e.reason = Some(format!("{reason} (when its turn came; not started)"));
                     e
                 }
@@ -151,6 +159,13 @@ pub(super) fn execute_allowed(
     })
 }
 
+fn ran(succeeded: bool, detail: &str) -> Execution {
+    Execution::Ran(Executed {
+        succeeded,
+        detail: detail.to_string(),
+    })
+}
+
 /// The pass error for a signed op kept queued: what, why, until when.
 fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
     let a = allowed.action();
@@ -169,13 +184,6 @@ fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
         a.vmid,
         a.op.name()
     )
-}
-
-fn ran(succeeded: bool, detail: &str) -> Execution {
-    Execution::Ran(Executed {
-        succeeded,
-        detail: detail.to_string(),
-    })
 }
 
 pub(super) fn class_str(c: OpClass) -> &'static str {
@@ -204,17 +212,25 @@ pub(super) fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> A
     e
 }
 
+/// The audit record of a decision. `signer` and `role` name every approver
+/// (comma-separated, in arrival order; a first principal never holds a
+/// comma), so the decision that finally allows a k-approval op names all
+/// of them.
 pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
     let action = d.action();
     let op = d.signed_op();
+    let approvers = d.approvals().map(|a| a.approvers());
+    let join = |f: &dyn Fn(&crate::authz::SignerInfo) -> String| {
+        approvers.map(|list| list.iter().map(f).collect::<Vec<_>>().join(","))
+    };
     DecisionRecord {
         decision: d.code().into(),
         op: action.op.name().into(),
         class: class_str(d.class()).into(),
         vmid: (action.vmid != 0).then_some(action.vmid),
         source: action.source.as_str().into(),
-        signer: op.map(|o| o.signer().to_string()),
-        role: op.map(|o| o.role().to_string()),
+        signer: join(&|s| s.signer.clone()),
+        role: join(&|s| s.role.to_string()),
         reason: match op {
             // An empty key_id (the `--pending` blobs) claims nothing.
             Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {

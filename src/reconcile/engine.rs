@@ -169,9 +169,12 @@ pub fn run_pass_with_lanes(
     let decisions = pass.gate(
         rotations
             .into_iter()
-            .map(|j| (j.action, Some(j.op)))
+            .map(|j| (j.action, Some(j.approvals)))
             .collect(),
     )?;
+    // A rotation that waits for more approvals (CONTRACT §11) is listed
+    // for signing like any other pending action.
+    let mut pending = pending::items(&decisions, &config.host_id, crate::time::now_unix());
     pass.execute(decisions, 1)?;
     // 4. Everything else, verified against the files the rotations left.
     let mut readback = Readback::load(&config.state_dir);
@@ -180,7 +183,7 @@ pub fn run_pass_with_lanes(
     let offered = candidates::pair(&mut pass.report, planned, jobs, &busy, &config.host_id);
     let decisions = pass.gate(offered)?;
     let now = crate::time::now_unix();
-    let pending = pending::items(&decisions, &config.host_id, now);
+    pending.extend(pending::items(&decisions, &config.host_id, now));
     // 5. Execute what is allowed, in lanes.
     pass.execute(decisions, max_parallel)?;
     // 6. Close the pass.
@@ -248,6 +251,7 @@ impl Pass<'_, '_> {
         let ctx = GateContext {
             host_id: &self.config.host_id,
             blocked: (self.blocked)(),
+            approvals: &self.config.authz.approvals,
         };
         let now = crate::time::now_unix();
         let mut decisions = Vec::new();

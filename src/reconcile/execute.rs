@@ -80,11 +80,14 @@ pub enum Execution {
     /// It ran (or its PVE call failed); the outcome is journaled.
     Ran(Executed),
     /// It was not started: nothing went to PVE, no nonce was consumed. The
-    /// refusal is audited (`reason`: its code); `error` is the operator's
-    /// line for the pass report, if any.
+    /// refusal is audited (`reason`: its code, or `N of K approvals`);
+    /// `error` is the operator's line for the pass report, if any;
+    /// `awaits_approvals`: not refused, it waits for more approvals
+    /// (CONTRACT §11) and stays queued.
     NotStarted {
         reason: String,
         error: Option<String>,
+        awaits_approvals: bool,
     },
     /// A signed op PVE would refuse right now (`why`): not started, nothing
     /// journaled, its nonce kept; it stays queued for a later pass.
@@ -134,7 +137,7 @@ pub fn execute(
         env.journal.append(Record::Outcome {
             op_id: op_id.to_string(),
             outcome: OutcomeKind::Failed,
-            detail: format!("not started: {}", not_now.code()),
+            detail: format!("not started: {}", not_now.reason()),
         })?;
         return not_started(env, allowed, &not_now);
     }
@@ -185,8 +188,9 @@ fn not_started(
 ) -> Result<Execution, JournalError> {
     let error = verify_now::settle(env.audit, env.journal, allowed, not_now)?;
     Ok(Execution::NotStarted {
-        reason: not_now.code().to_string(),
+        reason: not_now.reason(),
         error,
+        awaits_approvals: matches!(not_now, NotNow::TooFewApprovals(_)),
     })
 }
 

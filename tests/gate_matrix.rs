@@ -15,6 +15,8 @@
 //! does exactly what it names. `binding_mismatch` is what the gate answers
 //! when a verified op is offered for an action it does not name exactly;
 //! that is proven on the gate function with real verified ops.
+//!
+//! The two-person rule's cases (CONTRACT §11) are in `gate_matrix/approvals.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,12 +31,16 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
+#[path = "gate_matrix/approvals.rs"]
+mod approvals;
+
 use agent::{Agent, BlobSpec, HOST_ID, decisions, deletes_of, nonce_consumed};
 use fakepve::FakePve;
-use felhom_agent::authz::{self, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::authz::{self, Approvals, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::config::RequiredApprovals;
 use felhom_agent::journal::Record;
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
-use felhom_agent::reconcile::classify::{AgentContext, classify};
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts, classify};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -160,7 +166,12 @@ fn file_namespace_signature_of_the_same_bytes_is_rejected_as_namespace() {
 fn unknown_op_is_destructive_unsupported_and_does_not_burn_its_nonce() {
     assert_eq!(authz::op_class("wipe_everything"), OpClass::Destructive);
     assert_eq!(
-        classify("wipe_everything", AgentContext { transaction: None }, None),
+        classify(
+            "wipe_everything",
+            AgentContext { transaction: None },
+            None,
+            GuestFacts::default()
+        ),
         OpClass::Destructive
     );
     let v = stopped_guest();
@@ -226,8 +237,16 @@ fn unsigned_destructive_job_is_never_queued_and_the_action_stays_pending() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
-    let d = gate::decide(action, None, AgentContext { transaction: None }, None, &ctx);
+    let d = gate::decide(
+        action,
+        None,
+        AgentContext { transaction: None },
+        None,
+        GuestFacts::default(),
+        &ctx,
+    );
     assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
 }
 
@@ -261,7 +280,8 @@ fn hub_scratch_or_provenance_claim_rejects_the_document_and_the_destroy_stays_re
             AgentContext {
                 transaction: Some("t1")
             },
-            None
+            None,
+            GuestFacts::default()
         ),
         OpClass::Destructive
     );
@@ -408,6 +428,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let destroy = |vmid, purge| Action {
         vmid,
@@ -435,9 +456,10 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
         let op = verified(&a, &spec);
         let d = gate::decide(
             action,
-            Some(op),
+            Some(Approvals::single(op)),
             AgentContext { transaction: None },
             None,
+            GuestFacts::default(),
             &ctx,
         );
         match d {
@@ -450,9 +472,10 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let op = verified(&a, &destroy_spec(9001));
     let d = gate::decide(
         destroy(9001, true),
-        Some(op),
+        Some(Approvals::single(op)),
         AgentContext { transaction: None },
         None,
+        GuestFacts::default(),
         &ctx,
     );
     assert!(

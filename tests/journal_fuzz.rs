@@ -80,6 +80,11 @@ fn sample_records() -> Vec<Record> {
             source: "job".into(),
             expires_at: 5,
         },
+        Record::ApprovalAdded {
+            nonce: "n2".into(),
+            sig: "-----BEGIN SSH SIGNATURE-----\nbob".into(),
+            source: "hub:j2".into(),
+        },
         Record::OpDequeued {
             nonce: "n2".into(),
             reason: "expired".into(),
@@ -113,7 +118,7 @@ fn seed_journal() -> Vec<u8> {
 #[test]
 fn mutated_journal_images_never_panic_and_give_a_typed_verdict() {
     let seed = seed_journal();
-    assert_eq!(journal::verify_bytes(&seed).unwrap().records, 10);
+    assert_eq!(journal::verify_bytes(&seed).unwrap().records, 11);
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let (mut clean, mut torn, mut damaged) = (0u32, 0u32, 0u32);
     for _ in 0..60_000 {

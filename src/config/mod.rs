@@ -17,11 +17,13 @@
 //!
 //! The schema is CONTRACT §2; the walker in `json.rs` enforces it.
 
+mod approvals;
 mod json;
 mod secret;
 mod sections;
 mod url;
 
+pub use approvals::{MAX_REQUIRED_APPROVALS, RequiredApprovals};
 pub use secret::{Secret, SecretError, read_secret_file};
 pub use url::{Endpoint, UrlError};
 
@@ -107,6 +109,8 @@ pub struct AuthzConfig {
     pub clock_skew_seconds: u64,
     pub max_validity_seconds: u64,
     pub require_user_presence: bool,
+    /// `authz.approvals` (CONTRACT §11): distinct signers per op.
+    pub approvals: RequiredApprovals,
 }
 
 impl Default for AuthzConfig {
@@ -117,6 +121,7 @@ impl Default for AuthzConfig {
             clock_skew_seconds: 120,
             max_validity_seconds: 86_400,
             require_user_presence: true,
+            approvals: RequiredApprovals::default(),
         }
     }
 }
@@ -355,6 +360,7 @@ impl Config {
                 "clock_skew_seconds": self.authz.clock_skew_seconds,
                 "max_validity_seconds": self.authz.max_validity_seconds,
                 "require_user_presence": self.authz.require_user_presence,
+                "approvals": self.authz.approvals.to_json(),
             },
             "desired_state_file": desired_file,
             "hub": self.hub.as_ref().map(|h| serde_json::json!({

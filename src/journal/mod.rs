@@ -50,7 +50,7 @@ pub use compact::{COMPACT_MIN_BYTES, live_len};
 pub use error::{DamageReason, JournalError};
 pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;
-pub use index::{InFlight, Index, KeyState, Provenance, QueuedOp};
+pub use index::{AddedApproval, InFlight, Index, KeyState, Provenance, QueuedOp};
 pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError};
 
 use replay::replay;

@@ -8,7 +8,9 @@
 //! reported `skipped` (the guest's state is uncertain; the next pass
 //! re-plans). Other guests' lanes go on. An action refused when its turn
 //! came (hub block, signature no longer valid) changed nothing: its row is
-//! `refused`/`skipped` and the lane goes on.
+//! `refused`/`skipped` and the lane goes on. A signed op PVE would refuse
+//! right now is `allowed`/`skipped`, kept queued with its nonce, and named
+//! in the pass's errors (it has not converged); the lane goes on.
 
 use super::action::Action;
 use super::actual::ActualState;
@@ -72,7 +74,7 @@ pub(super) fn execute_allowed(
         let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
         let failed = match &result {
             Ok(Execution::Ran(Executed { succeeded, .. })) => !succeeded,
-            Ok(Execution::NotStarted { .. }) => false,
+            Ok(Execution::NotStarted { .. } | Execution::KeptQueued { .. }) => false,
             Err(_) => true,
         };
         let step = (i, allowed, result);
@@ -112,10 +114,28 @@ pub(super) fn execute_allowed(
                 Ok(Execution::Ran(Executed { detail, .. })) => {
                     entry(&d, Outcome::Failed, Some(detail))
                 }
-                Ok(Execution::NotStarted { reason, error }) => {
+                Ok(Execution::KeptQueued { why }) => {
+                    if let Decision::Allowed(a) = &d {
+                        errors.push(kept_queued_line(a, &why));
+                    }
+                    entry(
+                        &d,
+                        Outcome::Skipped,
+                        Some(format!("kept queued, not started: {why}")),
+                    )
+                }
+                Ok(Execution::NotStarted {
+                    reason,
+                    error,
+                    awaits_approvals,
+                }) => {
                     errors.extend(error);
                     let mut e = entry(&d, Outcome::Skipped, None);
                     e.decision = report::Decision::Refused;
+                    if awaits_approvals {
+                        e.decision = report::Decision::PendingSignature;
+                        e.outcome = Outcome::Planned;
+                    }
                     e.reason = Some(format!("{reason} (when its turn came; not started)"));
                     e
                 }
@@ -146,6 +166,26 @@ fn ran(succeeded: bool, detail: &str) -> Execution {
     })
 }
 
+/// The pass error for a signed op kept queued: what, why, until when.
+fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
+    let a = allowed.action();
+    let (nonce, expires) = allowed.authorization().map_or_else(
+        || (String::from("-"), String::from("-")),
+        |op| {
+            (
+                op.nonce().to_string(),
+                crate::time::format_rfc3339(op.expires_at()),
+            )
+        },
+    );
+    format!(
+        "guest {}: signed {} (nonce {nonce}) kept queued with its nonce: PVE would refuse it now: \
+         {why}; it runs in a later pass once the cause is gone, until it expires at {expires}",
+        a.vmid,
+        a.op.name()
+    )
+}
+
 pub(super) fn class_str(c: OpClass) -> &'static str {
     match c {
         OpClass::Benign => "benign",
@@ -172,17 +212,25 @@ pub(super) fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> A
     e
 }
 
+/// The audit record of a decision. `signer` and `role` name every approver
+/// (comma-separated, in arrival order; a first principal never holds a
+/// comma), so the decision that finally allows a k-approval op names all
+/// of them.
 pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
     let action = d.action();
     let op = d.signed_op();
+    let approvers = d.approvals().map(|a| a.approvers());
+    let join = |f: &dyn Fn(&crate::authz::SignerInfo) -> String| {
+        approvers.map(|list| list.iter().map(f).collect::<Vec<_>>().join(","))
+    };
     DecisionRecord {
         decision: d.code().into(),
         op: action.op.name().into(),
         class: class_str(d.class()).into(),
         vmid: (action.vmid != 0).then_some(action.vmid),
         source: action.source.as_str().into(),
-        signer: op.map(|o| o.signer().to_string()),
-        role: op.map(|o| o.role().to_string()),
+        signer: join(&|s| s.signer.clone()),
+        role: join(&|s| s.role.to_string()),
         reason: match op {
             // An empty key_id (the `--pending` blobs) claims nothing.
             Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {

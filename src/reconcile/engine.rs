@@ -32,11 +32,18 @@
 //! An `Execute` pass holds the state lock (the caller's open journal) from
 //! recovery to report. Every mutation happens in a lane, after the gate,
 //! under the write-ahead protocol of `execute`.
+//!
+//! Before planning, the fields PVE keeps reading back differently after
+//! two writes are left out of the desired state and reported
+//! ([`super::converge`]); the gate sees what PVE reports about each target
+//! ([`ActualState::facts`]); an `Execute` pass records its successful config
+//! writes in the read-back memory and saves it (`readback.json`).
 
 use super::actual::{self, ActualState};
 use super::audit::PassAudit;
 use super::candidates::{self, Candidate};
 use super::classify::AgentContext;
+use super::converge::{self, Readback};
 use super::desired::{DesiredState, Provider};
 use super::dispatch::{decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
@@ -162,21 +169,28 @@ pub fn run_pass_with_lanes(
     let decisions = pass.gate(
         rotations
             .into_iter()
-            .map(|j| (j.action, Some(j.op)))
+            .map(|j| (j.action, Some(j.approvals)))
             .collect(),
     )?;
+    // A rotation that waits for more approvals (CONTRACT §11) is listed
+    // for signing like any other pending action.
+    let mut pending = pending::items(&decisions, &config.host_id, crate::time::now_unix());
     pass.execute(decisions, 1)?;
     // 4. Everything else, verified against the files the rotations left.
-    let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual);
+    let mut readback = Readback::load(&config.state_dir);
+    let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual, &mut readback);
     let jobs = pass.verify_queue(|q| !signed::is_before_barrier(q))?;
     let offered = candidates::pair(&mut pass.report, planned, jobs, &busy, &config.host_id);
     let decisions = pass.gate(offered)?;
     let now = crate::time::now_unix();
-    let pending = pending::items(&decisions, &config.host_id, now);
+    pending.extend(pending::items(&decisions, &config.host_id, now));
     // 5. Execute what is allowed, in lanes.
     pass.execute(decisions, max_parallel)?;
     // 6. Close the pass.
     let report = pass.report;
+    if writer.is_some() {
+        remember_writes(&mut readback, &report, &config.state_dir);
+    }
     audit.finish(crate::time::now_unix())?;
     let generation_applied = finish_journal(writer, desired.as_ref(), last_generation)?;
     Ok(PassOutput {
@@ -237,13 +251,21 @@ impl Pass<'_, '_> {
         let ctx = GateContext {
             host_id: &self.config.host_id,
             blocked: (self.blocked)(),
+            approvals: &self.config.authz.approvals,
         };
         let now = crate::time::now_unix();
         let mut decisions = Vec::new();
         for (action, op) in candidates {
             let origin = provenance.get(&action.vmid);
-            let decision =
-                gate::decide(action, op, AgentContext { transaction: None }, origin, &ctx);
+            let guest = self.actual.facts(action.vmid);
+            let decision = gate::decide(
+                action,
+                op,
+                AgentContext { transaction: None },
+                origin,
+                guest,
+                &ctx,
+            );
             self.audit.record(decision_record(&decision, now))?;
             decisions.push(decision);
         }
@@ -273,6 +295,19 @@ impl Pass<'_, '_> {
         self.report.actions.extend(done.entries);
         self.report.errors.extend(done.errors);
         Ok(())
+    }
+}
+
+/// Records this pass's successful config writes in the read-back memory
+/// and saves it; a save that fails costs at most writes, so it is logged.
+fn remember_writes(readback: &mut Readback, report: &PassReport, state_dir: &std::path::Path) {
+    for e in &report.actions {
+        if e.op == "set_config" && e.outcome == Outcome::Succeeded {
+            readback.wrote(e.vmid, &e.params);
+        }
+    }
+    if let Err(e) = readback.save(state_dir) {
+        log::warn!("{}: {e}", converge::READBACK_FILE);
     }
 }
 

@@ -159,7 +159,12 @@ fn file_namespace_signature_of_the_same_bytes_is_rejected_as_namespace() {
 fn unknown_op_is_destructive_unsupported_and_does_not_burn_its_nonce() {
     assert_eq!(authz::op_class("wipe_everything"), OpClass::Destructive);
     assert_eq!(
-        classify("wipe_everything", AgentContext { transaction: None }, None),
+        classify(
+            "wipe_everything",
+            9000,
+            AgentContext { transaction: None },
+            None
+        ),
         OpClass::Destructive
     );
     let v = stopped_guest();
@@ -255,6 +260,7 @@ fn hub_scratch_or_provenance_claim_rejects_the_document_and_the_destroy_stays_re
     assert_eq!(
         classify(
             "guest_destroy",
+            v,
             AgentContext {
                 transaction: Some("t1")
             },

@@ -18,10 +18,12 @@
 //! The schema is CONTRACT §2; the walker in `json.rs` enforces it.
 
 mod json;
+mod provision;
 mod secret;
 mod sections;
 mod url;
 
+pub use provision::{ProvisionConfig, valid_storage_id};
 pub use secret::{Secret, SecretError, read_secret_file};
 pub use url::{Endpoint, UrlError};
 
@@ -60,6 +62,8 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub desired_state: DesiredSource,
     pub hub: Option<HubConfig>,
+    /// `provision` (CONTRACT §10); `None`: nothing is ever created.
+    pub provision: Option<ProvisionConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +278,10 @@ impl Config {
             (None, Some(_)) => DesiredSource::Hub,
             (None, None) => DesiredSource::None,
         };
+        let provision = root
+            .opt_obj("provision")?
+            .map(|mut p| provision::parse_provision(&mut p))
+            .transpose()?;
         root.finish()?;
         Ok(Config {
             host_id,
@@ -284,6 +292,7 @@ impl Config {
             authz,
             desired_state,
             hub,
+            provision,
         })
     }
 
@@ -333,6 +342,7 @@ impl Config {
                 "poll_seconds": h.poll_seconds,
                 "timeout_seconds": h.timeout.as_secs(),
             })),
+            "provision": self.provision.as_ref().map(ProvisionConfig::to_json),
         })
     }
 }

@@ -5,6 +5,7 @@
 //!        ├ tls        (CA-file trust or SHA-256 leaf pin; the ureq connector)
 //!        ├ guests     (reads: resources, status, config, snapshots)
 //!        ├ actions    (mutations, each sent once)
+//!        ├ provision  (create a container, clone a template; storage status)
 //!        ├ tasks      (task status, log tail, wait_task)
 //!        ├ upid, normalize, error
 //! ```
@@ -35,6 +36,7 @@ pub mod actions;
 pub mod error;
 pub mod guests;
 pub mod normalize;
+pub mod provision;
 pub mod tasks;
 pub mod tls;
 mod transport;
@@ -43,6 +45,7 @@ pub mod upid;
 pub use actions::{ConfigChange, ConfigKey};
 pub use error::PveError;
 pub use guests::{GuestConfig, GuestRef, GuestStatus, Kind, Resource, Snapshot};
+pub use provision::{LxcCreate, QemuClone, StorageStatus, TemplateDisk};
 pub use tasks::{TaskOutcome, TaskState};
 pub use upid::{Upid, UpidError};
 
@@ -142,6 +145,7 @@ impl Client {
 /// Decoders of every PVE answer type, exposed for fuzzing and tests.
 pub mod decode {
     pub use super::guests::{decode_config, decode_resources, decode_snapshots, decode_status};
+    pub use super::provision::{decode_storage_status, decode_template_disks};
     pub use super::tasks::{decode_task_log, decode_task_status, decode_upid};
     pub use super::transport::decode_answer;
 }

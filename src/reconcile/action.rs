@@ -12,13 +12,14 @@
 //! | `guest_destroy` | `{"purge": bool}` |
 //! | `restore_overwrite` | `{"snapshot": NAME}` (PVE snapshot name: letter, then letters, digits, `_`, `-`; 2..=40) |
 //! | `key_rotation` | `{"operational_signers": [LINE, ...]}` (single lines, bounded) |
+//! | `create` | the desired state's `create` object (CONTRACT §10); never from a blob |
 //!
 //! Trusts nothing in `from_name_params`: it is fed verified-but-arbitrary
 //! blob content. Unknown ops, `create` (reserved), extra keys, wrong types
 //! and out-of-range values give `None` (the caller reports `unsupported_op`
 //! or `malformed`). Class (benign/destructive) is not decided here.
 
-use crate::reconcile::desired::{MAX_CORES, MAX_DESCRIPTION_BYTES};
+use crate::reconcile::desired::{CreateSpec, MAX_CORES, MAX_DESCRIPTION_BYTES};
 use serde_json::{Map, Value};
 
 /// Longest snapshot name PVE accepts (`pve-configid`).
@@ -50,6 +51,10 @@ pub enum ActionOp {
     KeyRotation {
         lines: Vec<String>,
     },
+    /// Provision a guest from the desired state (CONTRACT §10). Built only
+    /// by the provisioning plan: [`ActionOp::from_name_params`] never
+    /// returns it, so a signed `create` is `unsupported_op`.
+    Create(CreateSpec),
 }
 
 /// Who asked for an action.
@@ -92,6 +97,7 @@ impl ActionOp {
             ActionOp::GuestDestroy { .. } => "guest_destroy",
             ActionOp::RestoreOverwrite { .. } => "restore_overwrite",
             ActionOp::KeyRotation { .. } => "key_rotation",
+            ActionOp::Create(_) => "create",
         }
     }
 
@@ -125,6 +131,7 @@ impl ActionOp {
                 let lines = lines.iter().map(|l| Value::from(l.as_str())).collect();
                 m.insert("operational_signers".into(), Value::Array(lines));
             }
+            ActionOp::Create(spec) => return spec.to_value(),
         }
         Value::Object(m)
     }

@@ -20,6 +20,9 @@ pub struct ActualState {
     pub managed: Vec<ActualGuest>,
     /// Managed guests whose config could not be read (vmid, error).
     pub unreadable: Vec<(u32, String)>,
+    /// Every guest and template of the cluster, any node, by vmid (from the
+    /// same list): where a vmid to be created may already exist.
+    pub cluster: BTreeMap<u32, Resource>,
 }
 
 impl ActualState {
@@ -46,8 +49,9 @@ pub fn read(client: &Client, desired: Option<&DesiredState>) -> Result<ActualSta
     let mut state = ActualState::default();
     for r in client.resources()? {
         if r.node == client.node() && !r.template {
-            state.resources.entry(r.vmid).or_insert(r);
+            state.resources.entry(r.vmid).or_insert_with(|| r.clone());
         }
+        state.cluster.entry(r.vmid).or_insert(r);
     }
     let Some(desired) = desired else {
         return Ok(state);

@@ -18,14 +18,16 @@ use super::action::{Action, Source};
 use super::actual::{self, ActualState};
 use super::classify::AgentContext;
 use super::desired::{DesiredState, Provider};
-use super::dispatch::{class_str, decision_record, entry, execute_allowed};
+use super::dispatch::{LaneWork, class_str, decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
 use super::gate::{self, GateContext};
 use super::pending::{self, PendingItem};
 use super::plan::{self, ActualGuest};
+use super::provision;
 use super::recover;
 use super::report::{Outcome, PassReport};
 use super::signed::{self, SignedJob};
+use super::txn::TxnContext;
 use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{DecisionRecord, Index, Journal, JournalError, Record};
@@ -87,12 +89,11 @@ pub fn run_pass_with_lanes(
         JournalView::Read(_) => None,
     };
     let mut report = PassReport::default();
-    let mut busy = std::collections::BTreeSet::new();
+    let mut rec = recover::Recovery::default();
     if let Some(j) = writer {
-        let rec = recover::recover(j, inputs.client)?;
+        rec = recover::recover(j, inputs.client)?;
         report.recovery = rec.counts;
-        report.errors.extend(rec.notes);
-        busy = rec.busy_vmids;
+        report.errors.append(&mut rec.notes);
     }
     let index = match &journal {
         JournalView::Write(j) => j.index(),
@@ -138,10 +139,10 @@ pub fn run_pass_with_lanes(
         &mut report,
         desired.as_ref(),
         &actual,
-        &busy,
+        &rec.busy_vmids,
         &index,
         &signers,
-        config,
+        (config, inputs.client),
         now,
         writer,
     )?;
@@ -151,21 +152,24 @@ pub fn run_pass_with_lanes(
     };
     let mut decisions = Vec::new();
     for (action, op) in candidates {
-        let provenance = index.provenance.get(&action.vmid);
-        let decision = gate::decide(
-            action,
-            op,
-            AgentContext { transaction: None },
-            provenance,
-            &ctx,
-        );
+        // Planned and signed actions belong to no agent transaction, so no
+        // provenance can apply to them (only `txn` rolls back its own guest).
+        let decision = gate::decide(action, op, AgentContext { transaction: None }, None, &ctx);
         super::audit::record(writer, decision_record(&decision, now))?;
         decisions.push(decision);
     }
     let pending = pending::items(&decisions, &config.host_id, now);
+    let lane_work = LaneWork {
+        continuations: rec.continuations,
+        txn: TxnContext {
+            blocked: inputs.blocked,
+            generation: report.generation.unwrap_or_default(),
+        },
+    };
     let entries = match writer {
         Some(j) => execute_allowed(
             decisions,
+            lane_work,
             &actual,
             ExecEnv {
                 client: inputs.client,
@@ -180,7 +184,7 @@ pub fn run_pass_with_lanes(
             .map(|d| entry(d, Outcome::Planned, None))
             .collect(),
     };
-    report.actions = entries;
+    report.actions.extend(entries);
     let mut generation_applied = index.last_generation;
     if let (Some(j), Some(doc)) = (writer, &desired) {
         if index.last_generation.is_none_or(|g| doc.generation() > g) {
@@ -210,7 +214,7 @@ fn gather(
     busy: &std::collections::BTreeSet<u32>,
     index: &Index,
     signers: &Signers,
-    config: &Config,
+    (config, client): (&Config, &Client),
     now: i64,
     writer: Option<&Journal>,
 ) -> Result<Vec<(Action, Option<crate::authz::VerifiedOp>)>, JournalError> {
@@ -237,19 +241,26 @@ fn gather(
             .filter(|v| doc.guest(*v).is_none())
             .collect();
         planned = p.actions;
+        let creations = provision::select(&doc, actual, index, config, client, now);
+        report.missing.retain(|v| !creations.creating.contains(v));
+        report.actions.extend(creations.held);
+        planned.extend(creations.actions);
     } else {
         report.unmanaged = actual.resources.keys().copied().collect();
     }
+    let in_txn = |vmid: u32| index.transactions.open_on(vmid).is_some();
     planned.retain(|a| {
-        let keep = !busy.contains(&a.vmid);
-        if !keep {
+        if busy.contains(&a.vmid) {
             report.errors.push(format!(
                 "guest {}: an earlier operation is still in flight; {} not planned this pass",
                 a.vmid,
                 a.op.name()
             ));
+            return false;
         }
-        keep
+        // An open transaction (resumed or rolled back in this pass's lane)
+        // owns its guest: nothing else is planned for it.
+        !in_txn(a.vmid)
     });
     let policy = signed::policy(config, now);
     let consumed = |n: &str| index.is_nonce_consumed(n);
@@ -271,7 +282,7 @@ fn gather(
         out.push((action, None));
     }
     jobs.retain(|j| {
-        let keep = !busy.contains(&j.action.vmid);
+        let keep = !busy.contains(&j.action.vmid) && !in_txn(j.action.vmid);
         if !keep {
             report.errors.push(format!(
                 "guest {}: signed {} waits for an in-flight operation",

@@ -146,7 +146,7 @@ pub fn decide(
     provenance: Option<&Provenance>,
     ctx: &GateContext<'_>,
 ) -> Decision {
-    let class = classify(action.op.name(), agent, provenance);
+    let class = classify(action.op.name(), action.vmid, agent, provenance);
     if ctx.blocked {
         return Decision::Refused {
             action,

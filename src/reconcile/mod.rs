@@ -20,6 +20,9 @@
 //!   back never reads as drift;
 //! - [`action`]: the op vocabulary (CONTRACT §4) and its exact params;
 //! - [`plan`]: the pure diff desired × actual → actions;
+//! - [`provision`]: which creations a pass attempts, within the config's
+//!   bounds; [`txn`]: each creation as one journaled transaction, its
+//!   compensating rollback and its recovery;
 //! - [`lanes`]: thread-per-guest workers, the per-guest serializer;
 //! - [`report`]: the pass document and its exit code (CONTRACT §6).
 //!
@@ -39,7 +42,9 @@ pub mod lanes;
 pub mod normalize;
 pub mod pending;
 pub mod plan;
+pub mod provision;
 pub mod queue;
 pub mod recover;
 pub mod report;
 pub mod signed;
+pub mod txn;

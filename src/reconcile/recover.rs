@@ -13,8 +13,15 @@
 //! A reconcile action is simply re-planned by the next pass. A signed op
 //! whose outcome was never recorded is never re-run (its nonce is consumed);
 //! recovery reports it so the operator can look and sign a new blob.
+//!
+//! Open provisioning transactions come first and as units
+//! (`txn::recover_transactions`): their steps are resolved with the
+//! transaction's rules (a create seen succeeding is provenance), and what
+//! remains to do is handed to the pass as continuations. The per-op loop
+//! below never touches a step of an open transaction.
 
 use super::report::RecoveryCounts;
+use super::txn::{Continuation, recover_transactions};
 use crate::journal::{Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, TaskState, Upid};
 use std::collections::BTreeSet;
@@ -27,11 +34,22 @@ pub struct Recovery {
     pub notes: Vec<String>,
     /// Guests with an op still in flight: not touched this pass.
     pub busy_vmids: BTreeSet<u32>,
+    /// Open transactions to resume or roll back this pass, in their lanes.
+    pub continuations: Vec<Continuation>,
+    /// Their guests: no other action touches them this pass.
+    pub txn_vmids: BTreeSet<u32>,
 }
 
 pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalError> {
-    let in_flight = journal.with_index(|i| i.in_flight.clone());
     let mut out = Recovery::default();
+    recover_transactions(journal, client, &mut out)?;
+    let in_flight = journal.with_index(|i| {
+        i.in_flight
+            .iter()
+            .filter(|(op_id, _)| !i.transactions.owns_op(op_id))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    });
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
         let what = format!("{} on guest {} (op {op_id})", op.op, op.vmid);

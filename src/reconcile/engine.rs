@@ -244,6 +244,7 @@ fn gather(
         let creations = provision::select(&doc, actual, index, config, client, now);
         report.missing.retain(|v| !creations.creating.contains(v));
         report.actions.extend(creations.held);
+        report.errors.extend(creations.errors);
         planned.extend(creations.actions);
     } else {
         report.unmanaged = actual.resources.keys().copied().collect();

@@ -45,6 +45,9 @@ pub struct Selection {
     pub held: Vec<ActionEntry>,
     /// The vmids selected (they are being created, not `missing`).
     pub creating: BTreeSet<u32>,
+    /// Reads that failed (a storage status, a template config): the pass
+    /// has not converged (exit 1), like any unreadable state.
+    pub errors: Vec<String>,
 }
 
 /// Selects the creations of this pass; reads storage status and template
@@ -86,7 +89,11 @@ pub fn select(
                 out.creating.insert(guest.vmid);
                 out.actions.extend(actions(guest, spec));
             }
-            Err(reason) => out.held.push(held_row(guest.vmid, spec, reason)),
+            Err(Hold::Bound(reason)) => out.held.push(held_row(guest.vmid, spec, reason)),
+            Err(Hold::Unreadable(reason)) => {
+                out.errors.push(format!("guest {}: {reason}", guest.vmid));
+                out.held.push(held_row(guest.vmid, spec, reason));
+            }
         }
     }
     out
@@ -105,45 +112,45 @@ fn check(
     now: i64,
     selected: usize,
     node: &str,
-) -> Result<Need, String> {
+) -> Result<Need, Hold> {
     let vmid = guest.vmid;
     if let Some(r) = actual.cluster.get(&vmid) {
-        return Err(if r.template {
+        return Err(Hold::Bound(if r.template {
             format!("vmid {vmid} is a template on node {}; not created", r.node)
         } else {
             format!("vmid {vmid} exists on node {}; not created", r.node)
-        });
+        }));
     }
     if let Some(hold) = index.transactions.holds.get(&vmid)
         && hold.holds(generation, now)
     {
-        return Err(format!(
+        return Err(Hold::Bound(format!(
             "held after a compensating rollback (transaction {}, at {}): not tried again until \
              the generation changes or an hour has passed",
             hold.txn, hold.at
-        ));
+        )));
     }
     if !bounds.allows_storage(spec.storage()) {
-        return Err(format!(
+        return Err(Hold::Bound(format!(
             "storage {} is not in provision.storages; not created",
             spec.storage()
-        ));
+        )));
     }
     if let CreateSpec::Qemu(q) = spec {
         let template = actual.cluster.get(&q.clone);
         let ok = template.is_some_and(|t| t.template && t.kind == Kind::Qemu && t.node == node);
         if !ok {
-            return Err(format!(
+            return Err(Hold::Bound(format!(
                 "clone source {} is not a qemu template on this node; not created",
                 q.clone
-            ));
+            )));
         }
     }
     if u64::try_from(selected).unwrap_or(u64::MAX) >= bounds.max_creates_per_pass {
-        return Err(format!(
+        return Err(Hold::Bound(format!(
             "deferred: provision.max_creates_per_pass ({}) reached this pass",
             bounds.max_creates_per_pass
-        ));
+        )));
     }
     Ok(match spec {
         CreateSpec::Lxc(l) => Need::Bytes(l.disk_gib.saturating_mul(1 << 30)),
@@ -152,6 +159,14 @@ fn check(
             full: q.full(),
         },
     })
+}
+
+/// Why a candidate is not attempted this pass.
+enum Hold {
+    /// A bound of CONTRACT §10 (or the cluster) says no.
+    Bound(String),
+    /// PVE could not be read.
+    Unreadable(String),
 }
 
 /// What a creation needs on its storage.
@@ -179,23 +194,25 @@ impl Room {
         bounds: &ProvisionConfig,
         spec: &CreateSpec,
         need: Need,
-    ) -> Result<(), String> {
+    ) -> Result<(), Hold> {
         let storage = spec.storage();
         let bytes = match need {
             Need::Bytes(b) => b,
             Need::Template { vmid, full } => {
-                let disks = client
-                    .template_disks(vmid)
-                    .map_err(|e| format!("template {vmid} config unreadable ({e}); not created"))?;
+                let disks = client.template_disks(vmid).map_err(|e| {
+                    Hold::Unreadable(format!(
+                        "template {vmid} config unreadable ({e}); not created"
+                    ))
+                })?;
                 if !full
                     && let Some(d) = disks.iter().find(|d| d.storage.as_deref() != Some(storage))
                 {
-                    return Err(format!(
+                    return Err(Hold::Bound(format!(
                         "a linked clone stays on its template's storage, but template {vmid} \
                          has {} on {}; not created",
                         d.key,
                         d.storage.as_deref().unwrap_or("no storage")
-                    ));
+                    )));
                 }
                 if full {
                     disks
@@ -211,26 +228,29 @@ impl Room {
             .entry(storage.to_string())
             .or_insert_with(|| client.storage_status(storage).map_err(|e| e.to_string()))
             .clone()
-            .map_err(|e| format!("storage {storage} status unreadable ({e}); not created"))?;
-        let (Some(total), Some(avail)) = (status.total, status.avail) else {
-            return Err(format!("storage {storage} reports no size; not created"));
+            .map_err(|e| {
+                Hold::Unreadable(format!(
+                    "storage {storage} status unreadable ({e}); not created"
+                ))
+            })?;
+        let (true, true, Some(total @ 1..), Some(avail)) =
+            (status.active, status.enabled, status.total, status.avail)
+        else {
+            return Err(Hold::Bound(format!(
+                "storage {storage} is not active on this node (or reports no size); not created"
+            )));
         };
-        if !status.active || !status.enabled || total == 0 {
-            return Err(format!(
-                "storage {storage} is not active on this node; not created"
-            ));
-        }
         let taken = self.taken.get(storage).copied().unwrap_or(0);
         let after = avail.saturating_sub(taken).saturating_sub(bytes);
         let short =
             u128::from(after) * 100 < u128::from(total) * u128::from(bounds.min_free_percent);
         if short || avail.saturating_sub(taken) < bytes {
-            return Err(format!(
+            return Err(Hold::Bound(format!(
                 "storage {storage} would be left with less than provision.min_free_percent ({}%) \
                  free: {avail} of {total} bytes available, {taken} already taken this pass, \
                  {bytes} needed; not created",
                 bounds.min_free_percent
-            ));
+            )));
         }
         self.taken
             .insert(storage.to_string(), taken.saturating_add(bytes));

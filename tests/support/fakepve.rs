@@ -298,6 +298,12 @@ impl FakePve {
         self.command(json!({"op": "task_secs", "kind": kind, "secs": secs}));
     }
 
+    /// PVE seconds every answer waits after its request ran (0: none): a
+    /// client that dies meanwhile never learns the outcome.
+    pub fn answer_delay(&self, secs: f64) {
+        self.command(json!({"op": "answer_delay", "secs": secs}));
+    }
+
     /// Stores an OS template `name` (`content` vztmpl) on storage `local`.
     pub fn store_template(&self, name: &str) {
         self.call(

@@ -29,6 +29,7 @@ Commands: one JSON object per stdin line, one JSON reply per stdout line,
   add_template {vmid, name?, node?, config?}   a qemu template (its disks in config, e.g. scsi0)
   storage {name, set}              update a storage's fake state (avail, total, active, ...)
   task_secs {kind, secs}           PVE seconds container tasks take: kind create, destroy, ... (ct_secs)
+  answer_delay {secs}              PVE seconds every answer waits after its request ran (a lost answer)
   requests {}                      [[method, path], ...] every request seen, oldest first
 EOF on stdin stops the server.
 """
@@ -87,6 +88,17 @@ class RealPve(FakePve):
             if priv in privs and (granted == '/' or any(p == granted or p.startswith(granted + '/') for p in paths)):
                 return True
         return False
+
+    # PVE seconds every answer waits *after* its request was executed (a lost
+    # answer: fakepve's slow_network waits before, so a client that dies
+    # meanwhile never has its request run). A test scenario, not PVE behaviour.
+    answer_delay = 0
+
+    async def _answer(self, request, handler, generic, path_node):
+        response = await super()._answer(request, handler, generic, path_node)
+        if self.answer_delay:
+            await self.pause(self.answer_delay)
+        return response
 
     async def _ns_status(self, v, user):
         # pve-storage src/PVE/API2/Storage/Status.pm read_status: 'Datastore.Audit' or
@@ -219,6 +231,9 @@ async def run_op(pve, cmd):
         return None
     if op == 'task_secs':
         pve.ct_secs[cmd['kind']] = cmd['secs']
+        return None
+    if op == 'answer_delay':
+        pve.answer_delay = cmd['secs']
         return None
     raise ValueError('unknown op {0!r}'.format(op))
 

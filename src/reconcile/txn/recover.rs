@@ -191,27 +191,30 @@ fn decide(
             detail: detail.to_string(),
         })
     };
-    let spec = CreateSpec::from_value("journal".into(), &t.create).ok();
-    if t.created.is_none() {
-        if guest.is_some() {
-            let detail = format!(
-                "guest {vmid}: creation outcome unknown (transaction {txn} never saw its create \
-                 task succeed) and a guest with this vmid exists: not provably created by the \
-                 agent, never destroyed by it; unresolved, left to the operator"
-            );
-            close(TxnEndKind::Unresolved, &detail)?;
-            out.counts.unresolved += 1;
-            out.notes.push(detail);
+    let Some(r) = guest else {
+        // Nothing holds the vmid: whatever was created is gone (a rollback
+        // that finished, or someone else's destroy), or nothing ever was.
+        let (end_kind, detail) = if t.created.is_some() || t.aborting.is_some() {
+            (
+                TxnEndKind::RolledBack,
+                "the guest this transaction created no longer exists",
+            )
         } else {
-            close(TxnEndKind::Failed, "nothing was created")?;
-        }
+            (TxnEndKind::Failed, "nothing was created")
+        };
+        close(end_kind, detail)?;
         return Ok(());
-    }
-    let (Some(spec), Some(r)) = (spec, guest) else {
-        close(
-            TxnEndKind::RolledBack,
-            "the guest this transaction created no longer exists",
-        )?;
+    };
+    let spec = CreateSpec::from_value("journal".into(), &t.create).ok();
+    let (Some(spec), Some(_)) = (spec, &t.created) else {
+        let detail = format!(
+            "guest {vmid}: creation outcome unknown (transaction {txn} never saw its create \
+             task succeed) and a guest with this vmid exists: not provably created by the \
+             agent, never destroyed by it; unresolved, left to the operator"
+        );
+        close(TxnEndKind::Unresolved, &detail)?;
+        out.counts.unresolved += 1;
+        out.notes.push(detail);
         return Ok(());
     };
     if !is_ours(client.node(), r, &spec) {

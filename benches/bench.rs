@@ -7,6 +7,7 @@
 
 mod authz;
 mod journal;
+mod provision;
 mod reconcile;
 
 fn main() {
@@ -18,6 +19,7 @@ fn main() {
         ("authz", authz::run),
         ("journal", journal::run),
         ("reconcile", reconcile::run),
+        ("provision", provision::run),
     ];
     for (name, run) in sections {
         if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {

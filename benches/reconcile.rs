@@ -26,7 +26,7 @@
 
 #[path = "../tests/support/fakepve.rs"]
 #[allow(clippy::indexing_slicing)]
-mod fakepve;
+pub(crate) mod fakepve;
 
 use fakepve::FakePve;
 use felhom_agent::config::{Config, Env};

@@ -552,20 +552,37 @@ fn hub_supplied_scratch_or_provenance_on_a_data_bearing_guest_is_refused() {
     let mut scratch = lxc_create("x");
     scratch["scratch"] = json!(true);
     for (generation, guest) in [
-        (2, json!({"vmid": v, "state": "absent", "purge": true, "create": lxc_create("x")})),
-        (3, json!({"vmid": v, "state": "absent", "purge": true, "create": claim})),
+        (
+            2,
+            json!({"vmid": v, "state": "absent", "purge": true, "create": lxc_create("x")}),
+        ),
+        (
+            3,
+            json!({"vmid": v, "state": "absent", "purge": true, "create": claim}),
+        ),
         (4, json!({"vmid": v, "state": "stopped", "create": scratch})),
-        (5, json!({"vmid": v, "state": "absent", "purge": true, "transaction": "txn-1"})),
+        (
+            5,
+            json!({"vmid": v, "state": "absent", "purge": true, "transaction": "txn-1"}),
+        ),
     ] {
         a.write_desired(generation, json!([guest]));
         let run = a.pass();
         assert_eq!(run.code, 1, "{guest}: {}", run.stdout);
-        assert!(run.errors().contains("desired state rejected"), "{}", run.errors());
+        assert!(
+            run.errors().contains("desired state rejected"),
+            "{}",
+            run.errors()
+        );
         // The last good document stays in force: the destroy still waits.
         assert_eq!(run.actions()[0]["decision"], json!("pending_signature"));
     }
     // A signed blob claiming scratch in its params never verifies.
-    let spec = BlobSpec::new("guest_destroy", json!({"purge": true, "scratch": true}), Some(v));
+    let spec = BlobSpec::new(
+        "guest_destroy",
+        json!({"purge": true, "scratch": true}),
+        Some(v),
+    );
     let files = a.sign(&a.alice, &spec.build_now());
     let check = a.check_op(&files);
     assert_eq!(check.code, 65, "{}", check.stdout);
@@ -579,7 +596,10 @@ fn destroying_a_guest_the_agent_created_needs_a_signature_once_committed() {
     let mut a = Agent::new(pve(), "gm-committed");
     a.provision(pve(), json!({"storages": ["local-lvm"]}));
     let v = pve().next_vmid();
-    a.write_desired(1, json!([{"vmid": v, "state": "stopped", "create": lxc_create("mine")}]));
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": lxc_create("mine")}]),
+    );
     let run = a.pass();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(pve().guest(v)["exists"], json!(true));
@@ -605,8 +625,9 @@ fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_e
     // id, with a rollback already asked for.
     let txn = "txn-1-1-0-x";
     {
-        let j = felhom_agent::journal::Journal::open(&a.state_dir, std::time::Duration::from_secs(5))
-            .unwrap();
+        let j =
+            felhom_agent::journal::Journal::open(&a.state_dir, std::time::Duration::from_secs(5))
+                .unwrap();
         for r in [
             Record::TxnBegin {
                 txn: txn.into(),
@@ -654,12 +675,17 @@ fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_e
         );
         assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
     }
-    a.write_desired(1, json!([{"vmid": v, "state": "stopped", "create": create}]));
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": create}]),
+    );
     let run = a.pass();
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.errors().contains("unresolved"), "{}", run.errors());
     assert!(
-        !run.actions().iter().any(|x| x["op"] == json!("guest_destroy")),
+        !run.actions()
+            .iter()
+            .any(|x| x["op"] == json!("guest_destroy")),
         "{}",
         run.stdout
     );
@@ -668,6 +694,9 @@ fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_e
     assert_eq!(pve().guest(v)["exists"], json!(true));
     assert!(a.records().iter().any(|r| matches!(
         r,
-        Record::TxnEnd { end: felhom_agent::journal::TxnEndKind::Unresolved, .. }
+        Record::TxnEnd {
+            end: felhom_agent::journal::TxnEndKind::Unresolved,
+            ..
+        }
     )));
 }

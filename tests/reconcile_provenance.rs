@@ -140,7 +140,11 @@ impl History {
             (5, Some((txn, v))) => {
                 let op_id = step_op_id(&txn, &format!("destroy-{}", self.seq));
                 let done = chance(rng, 3);
-                let outcome = if done { OutcomeKind::Succeeded } else { OutcomeKind::Failed };
+                let outcome = if done {
+                    OutcomeKind::Succeeded
+                } else {
+                    OutcomeKind::Failed
+                };
                 self.op(&op_id, v, "guest_destroy", Some(outcome));
                 if done {
                     for t in self.model.open.values_mut().filter(|t| t.0 == v) {
@@ -152,8 +156,17 @@ impl History {
             // Any destroy of the vmid (a signed one) that succeeded or not.
             (6, _) => {
                 let done = chance(rng, 2);
-                let outcome = if done { OutcomeKind::Succeeded } else { OutcomeKind::Failed };
-                self.op(&format!("op-{}", self.seq), vmid, "guest_destroy", Some(outcome));
+                let outcome = if done {
+                    OutcomeKind::Succeeded
+                } else {
+                    OutcomeKind::Failed
+                };
+                self.op(
+                    &format!("op-{}", self.seq),
+                    vmid,
+                    "guest_destroy",
+                    Some(outcome),
+                );
                 if done {
                     for t in self.model.open.values_mut().filter(|t| t.0 == vmid) {
                         t.1 = false;
@@ -165,7 +178,11 @@ impl History {
                 let txn = self.txns.last().cloned().unwrap_or_default();
                 self.apply(Record::Provenance {
                     vmid,
-                    kind: if chance(rng, 2) { ProvenanceKind::Created } else { ProvenanceKind::Scratch },
+                    kind: if chance(rng, 2) {
+                        ProvenanceKind::Created
+                    } else {
+                        ProvenanceKind::Scratch
+                    },
                     transaction: txn,
                 });
             }
@@ -216,7 +233,7 @@ impl History {
 
 #[test]
 fn a_destroy_is_benign_exactly_when_an_open_transaction_of_the_agent_created_that_very_guest() {
-    let mut rng = rng::Rng(0x5eed_0f_7a7e);
+    let mut rng = rng::Rng(0x005e_ed0f_7a7e);
     let mut benign_seen = 0;
     for _ in 0..HISTORIES {
         let mut h = History {

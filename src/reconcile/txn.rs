@@ -39,9 +39,13 @@
 //!   generation changes or `journal::RETRY_HOLD_SECONDS` pass.
 
 mod recover;
+mod resume;
 mod rollback;
+mod step;
 
-pub use recover::{Continuation, recover_transactions, run_continuation};
+pub use recover::{Continuation, recover_transactions};
+pub use resume::run_continuation;
+use step::{Step, journaled_step};
 
 use super::action::ActionOp;
 use super::dispatch::entry;
@@ -49,10 +53,9 @@ use super::execute::{self, ExecEnv, Executed};
 use super::gate::{Allowed, Decision};
 use super::report::{ActionEntry, Outcome};
 use crate::journal::txn::step_op_id;
-use crate::journal::{JournalError, OutcomeKind, Record, TxnEndKind};
-use crate::proxmox::{GuestRef, Kind, LxcCreate, PveError, QemuClone, TaskOutcome, Upid};
+use crate::journal::{JournalError, Record, TxnEndKind};
+use crate::proxmox::{GuestRef, Kind, LxcCreate, QemuClone, TaskOutcome};
 use crate::reconcile::desired::CreateSpec;
-use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static TXN_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -208,95 +211,6 @@ enum Created {
     /// The outcome is not known (answer lost, task still running): the
     /// transaction stays open and recovery resolves it.
     Unknown(String),
-}
-
-/// Whether a failed mutating call may still have reached PVE and run.
-fn outcome_unknown(e: &PveError) -> bool {
-    matches!(
-        e,
-        PveError::Timeout
-            | PveError::Transport(_)
-            | PveError::Decode(_)
-            | PveError::ResponseTooLarge
-            | PveError::NodeUnreachable { .. }
-    )
-}
-
-/// A journaled PVE call: intent → call → task id → wait → outcome. An
-/// unknown outcome leaves the intent in flight (recovery reads the task).
-enum Step {
-    Done(TaskOutcome),
-    Failed(PveError),
-    Unknown(String),
-}
-
-#[allow(clippy::too_many_arguments)]
-fn journaled_step(
-    env: &ExecEnv<'_>,
-    op_id: &str,
-    vmid: u32,
-    op: &str,
-    params: Value,
-    source: &str,
-    call: impl FnOnce() -> Result<Upid, PveError>,
-) -> Result<Step, JournalError> {
-    env.journal.append(Record::Intent {
-        op_id: op_id.to_string(),
-        vmid,
-        op: op.to_string(),
-        params,
-        source: source.to_string(),
-        idempotency_key: op_id.to_string(),
-        nonce: None,
-    })?;
-    let upid = match call() {
-        Ok(upid) => upid,
-        Err(e) if outcome_unknown(&e) => {
-            return Ok(Step::Unknown(format!(
-                "outcome unknown ({e}); resolved by recovery at the next pass"
-            )));
-        }
-        Err(e) => {
-            outcome(env, op_id, OutcomeKind::Failed, &e.to_string())?;
-            return Ok(Step::Failed(e));
-        }
-    };
-    env.journal.append(Record::TaskStarted {
-        op_id: op_id.to_string(),
-        upid: upid.as_str().to_string(),
-    })?;
-    match env.client.wait_task(&upid, env.config.proxmox.task_timeout) {
-        Ok(done) => {
-            outcome(
-                env,
-                op_id,
-                OutcomeKind::Succeeded,
-                &format!("task {}", done.exitstatus),
-            )?;
-            Ok(Step::Done(done))
-        }
-        Err(e @ PveError::TaskFailed { .. }) => {
-            outcome(env, op_id, OutcomeKind::Failed, &e.to_string())?;
-            Ok(Step::Failed(e))
-        }
-        Err(e) => Ok(Step::Unknown(format!(
-            "task {upid} not seen ending ({e}); resolved by recovery at the next pass"
-        ))),
-    }
-}
-
-fn outcome(
-    env: &ExecEnv<'_>,
-    op_id: &str,
-    kind: OutcomeKind,
-    detail: &str,
-) -> Result<(), JournalError> {
-    env.journal.append(Record::Outcome {
-        op_id: op_id.to_string(),
-        outcome: kind,
-        detail: detail.to_string(),
-    })?;
-    Ok(())
 }
 
 /// The create call and its task; provenance once the task ended `OK`.

@@ -1,8 +1,9 @@
 //! `reconcile::engine`: one pass (DESIGN §2a).
 //!
 //! ```text
-//! recover → read actual → read desired → plan → verify queued signed ops
-//!         → gate every action (audit) → lanes: execute allowed → report
+//! recover → read actual → read desired → plan (+ creations within bounds)
+//!         → verify queued signed ops → gate every action (audit)
+//!         → lanes: open transactions first, then allowed actions → report
 //! ```
 //!
 //! Owns: the order of those steps and the pass report.

@@ -34,10 +34,10 @@ pub struct Recovery {
     pub notes: Vec<String>,
     /// Guests with an op still in flight: not touched this pass.
     pub busy_vmids: BTreeSet<u32>,
-    /// Open transactions to resume or roll back this pass, in their lanes.
+    /// Open transactions to resume or roll back this pass, first in their
+    /// guests' lanes (the pass plans nothing else for a guest whose
+    /// transaction is open).
     pub continuations: Vec<Continuation>,
-    /// Their guests: no other action touches them this pass.
-    pub txn_vmids: BTreeSet<u32>,
 }
 
 pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalError> {

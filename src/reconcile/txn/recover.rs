@@ -218,7 +218,6 @@ fn decide(
         out.notes.push(detail);
         return Ok(());
     }
-    out.txn_vmids.insert(vmid);
     out.continuations.push(match &t.aborting {
         Some(reason) => Continuation::RollBack {
             txn: txn.to_string(),

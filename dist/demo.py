@@ -86,6 +86,9 @@ def run_demo(work, ready, fake):
         'operator@demo namespaces="felhom-op-v1" ' + " ".join(pub("operator")) + "\n")
     (work / "recovery.allowed_signers").write_text(
         'recovery@demo namespaces="felhom-op-v1" ' + " ".join(pub("recovery")) + "\n")
+    # Signer files must not be writable by group or others, whatever the umask.
+    for name in ("operational.allowed_signers", "recovery.allowed_signers"):
+        (work / name).chmod(0o600)
     desired = {"generation": 1, "desired_state": {"guests": [
         {"vmid": 100, "state": "running", "cores": 2, "memory_bytes": 2147483648, "description": "web"},
         {"vmid": 101, "state": "running"},

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! main ─→ cli, reconcile ─→ authz, journal, proxmox, hub ─→ config
-//!                      └──→ systemd, logging, time
+//!                      └──→ systemd, logging, time, ops (the op vocabulary)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -23,6 +23,7 @@ pub mod hub;
 pub mod journal;
 pub mod logging;
 pub mod modes;
+pub mod ops;
 pub mod proxmox;
 pub mod reconcile;
 pub mod state_file;

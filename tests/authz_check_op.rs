@@ -155,3 +155,225 @@ fn a_bad_signer_line_fails_check_config_and_check_op_with_78() {
     let (code, _) = agent(&cfg, &[Path::new("--check-op"), &signers, &signers]);
     assert_eq!(code, 78);
 }
+
+fn run_mode(cfg: &Path, args: &[&Path]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_felhom-agent"))
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every mode that loads the signer files (the daemon included) refuses
+/// with 78 and names `needle` in its output.
+fn assert_every_mode_refuses(cfg: &Path, blob: &Path, sig: &Path, needle: &str, case: &str) {
+    for mode in [
+        &[Path::new("--check-config")][..],
+        &[Path::new("--check-op"), blob, sig],
+        &[Path::new("--submit"), blob, sig],
+        &[Path::new("--plan")],
+        &[Path::new("--reconcile-now")],
+        &[Path::new("--pending")],
+    ] {
+        let (code, out) = run_mode(cfg, mode);
+        assert_eq!(code, 78, "{case} {mode:?}: {out}");
+        assert!(
+            out.contains(needle),
+            "{case} {mode:?}: {needle} not named: {out}"
+        );
+    }
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_felhom-agent"))
+        .arg("--config")
+        .arg(cfg)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(78),
+        "{case}: the daemon started"
+    );
+}
+
+#[test]
+fn a_negated_principal_fails_every_mode_that_loads_signers_with_78() {
+    let (dir, key, _) = setup();
+    let (blob, sig) = signed_blob(&dir, &key, "demo-felhom");
+    for list in ["!alice@example.com", "alice@example.com,!alice@example.com"] {
+        let signers = dir.write(
+            "neg",
+            format!("# ok\n{list} {}\n", key.public_line).as_bytes(),
+        );
+        let cfg = config(&dir, &signers);
+        let needle = format!("{}:2: ", signers.display());
+        assert_every_mode_refuses(&cfg, &blob, &sig, &needle, list);
+    }
+}
+
+#[test]
+fn signer_files_or_their_directory_writable_by_group_or_others_exit_78_naming_the_file() {
+    let (dir, key, _) = setup();
+    let (blob, sig) = signed_blob(&dir, &key, "demo-felhom");
+    let holder = dir.path().join("signers");
+    std::fs::create_dir_all(&holder).unwrap();
+    let ops = holder.join("operational.allowed_signers");
+    std::fs::write(&ops, format!("alice@example.com {}\n", key.public_line)).unwrap();
+    let cfg = config(&dir, &ops);
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Accepted: what the README's installation steps produce, and tighter.
+    for (file_mode, dir_mode) in [
+        (0o644, 0o755),
+        (0o600, 0o700),
+        (0o444, 0o755),
+        (0o640, 0o750),
+    ] {
+        chmod(&ops, file_mode);
+        chmod(&holder, dir_mode);
+        let (code, out) = run_mode(&cfg, &[Path::new("--check-config")]);
+        assert_eq!(code, 0, "{file_mode:o} in {dir_mode:o}: {out}");
+    }
+    let needle = ops.display().to_string();
+    for file_mode in [0o664, 0o646, 0o666, 0o620, 0o602] {
+        chmod(&ops, file_mode);
+        chmod(&holder, 0o755);
+        assert_every_mode_refuses(&cfg, &blob, &sig, &needle, &format!("file {file_mode:o}"));
+    }
+    chmod(&ops, 0o644);
+    for dir_mode in [0o775, 0o757, 0o777, 0o1777, 0o770] {
+        chmod(&holder, dir_mode);
+        assert_every_mode_refuses(&cfg, &blob, &sig, &needle, &format!("dir {dir_mode:o}"));
+    }
+    chmod(&holder, 0o755);
+    // The recovery file is held to the same rule.
+    let rec_key = keygen(&dir, "rescue");
+    let rec = holder.join("recovery.allowed_signers");
+    std::fs::write(
+        &rec,
+        format!("rescue@example.com {}\n", rec_key.public_line),
+    )
+    .unwrap();
+    chmod(&rec, 0o664);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    doc["authz"]["recovery_signers"] = rec.display().to_string().into();
+    std::fs::write(&cfg, doc.to_string()).unwrap();
+    assert_every_mode_refuses(
+        &cfg,
+        &blob,
+        &sig,
+        &rec.display().to_string(),
+        "recovery 664",
+    );
+    chmod(&rec, 0o644);
+    let (code, out) = run_mode(&cfg, &[Path::new("--check-config")]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Stage 5 accepts exactly what execution accepts: values that the
+/// executor would drop as `unsupported_op` are `malformed` at `--check-op`,
+/// and the values at the edge of each range are valid.
+#[test]
+fn check_op_refuses_params_that_execution_would_drop_and_accepts_the_edges() {
+    let (dir, key, cfg) = setup();
+    let bob = keygen(&dir, "bob");
+    let rotation_line = |len: usize| {
+        let base = format!("bob@example.com {} ", bob.public());
+        format!("{base}{}", "c".repeat(len - base.len()))
+    };
+    let now = felhom_agent::time::now_unix();
+    let cases = [
+        (
+            "restore_overwrite",
+            json!({"snapshot": "a"}),
+            Some(9001),
+            false,
+        ),
+        (
+            "restore_overwrite",
+            json!({"snapshot": "ab"}),
+            Some(9001),
+            true,
+        ),
+        ("set_config", json!({"cores": 8193}), Some(9001), false),
+        ("set_config", json!({"cores": 8192}), Some(9001), true),
+        (
+            "set_config",
+            json!({"description": "d".repeat(8193)}),
+            Some(9001),
+            false,
+        ),
+        (
+            "set_config",
+            json!({"description": "d".repeat(8192)}),
+            Some(9001),
+            true,
+        ),
+        (
+            "key_rotation",
+            json!({"operational_signers": [rotation_line(4097)]}),
+            None,
+            false,
+        ),
+        (
+            "key_rotation",
+            json!({"operational_signers": [rotation_line(4096)]}),
+            None,
+            true,
+        ),
+    ];
+    for (i, (op, params, guest, valid)) in cases.into_iter().enumerate() {
+        let blob = canonical_blob(
+            op,
+            &params,
+            "demo-felhom",
+            guest,
+            &format!("{i:032x}"),
+            now - 10,
+            now + 600,
+            "",
+        );
+        let sig = sign(&dir, &key, blob.as_bytes(), NAMESPACE, None);
+        let b = dir.write(&format!("edge-{i}.json"), blob.as_bytes());
+        let s = dir.write(&format!("edge-{i}.json.sig"), &sig);
+        let (code, out) = agent(
+            &cfg,
+            &[Path::new("--check-op"), &b, &s, Path::new("--json")],
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        let label = format!("{op} case {i}");
+        if valid {
+            assert_eq!((code, &doc["error"]), (0, &Value::Null), "{label}: {out}");
+        } else {
+            assert_eq!(
+                (code, doc["error"].as_str()),
+                (65, Some("malformed")),
+                "{label}: {out}"
+            );
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! blob, at the same instant (`-Overify-time`), over generated cases that
 //! vary key membership, principal patterns, `namespaces=`, validity windows,
 //! the signing namespace, hash algorithm, tampering and armor formatting.
+//! Files whose principal lists hold a negated pattern are refused whole
+//! (with `file:line`), so they never reach a verdict.
 //! The deliberate differences (module header of `authz`) are proven apart.
 #![allow(
     clippy::unwrap_used,
@@ -23,7 +25,7 @@ use rng::Rng;
 /// 2026-06-15T12:00:00Z, and the same instant for `-Overify-time`.
 const NOW: i64 = 1_781_524_800;
 const VERIFY_TIME: &str = "20260615120000Z";
-const CASES: usize = 240;
+const CASES: usize = 300;
 
 impl Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -44,7 +46,8 @@ fn policy() -> VerifyPolicy {
     }
 }
 
-fn principals(rng: &mut Rng, j: usize) -> String {
+/// A principal list for key `j`, and whether it holds a negated pattern.
+fn principals(rng: &mut Rng, j: usize) -> (String, bool) {
     let forms = [
         format!("user{j}@example.com"),
         format!("\"user{j}@example.com\""),
@@ -52,10 +55,22 @@ fn principals(rng: &mut Rng, j: usize) -> String {
         format!("user{j}@*"),
         "user?@example.com".to_string(),
         format!("nobody,user{j}@example.com"),
-        format!("user{j}@example.com,!mallory@example.com"),
         format!("\"x y,user{j}@example.com\""),
     ];
-    rng.pick(&forms).clone()
+    // Negation: ssh-keygen refuses the negated name (and admits others);
+    // the agent, which does not match principals, refuses the whole file.
+    let negated = [
+        format!("!user{j}@example.com"),
+        format!("user{j}@example.com,!user{j}@example.com"),
+        format!("user{j}@example.com,!mallory@example.com"),
+        "*,!user?@example.com".to_string(),
+        format!("\"x y,!user{j}@*,user{j}@example.com\""),
+    ];
+    if rng.chance(8) {
+        (rng.pick(&negated).clone(), true)
+    } else {
+        (rng.pick(&forms).clone(), false)
+    }
 }
 
 /// An instant near NOW in one of the three OpenSSH time forms, UTC.
@@ -166,8 +181,10 @@ fn signature_verdicts_equal_ssh_keygen_on_generated_cases() {
     ];
     let mut rng = Rng(0x5eed_d1ff);
     let (mut accepted, mut rejected, mut mismatches) = (0, 0, Vec::new());
+    let mut refused_negated = 0;
     for case in 0..CASES {
         let mut lines = vec!["# generated".to_string(), String::new()];
+        let mut first_negated = None;
         for (j, key) in keys.iter().enumerate().take(4) {
             if rng.chance(70) {
                 let comment = if rng.chance(50) {
@@ -175,16 +192,32 @@ fn signature_verdicts_equal_ssh_keygen_on_generated_cases() {
                 } else {
                     key.public()
                 };
+                let (list, negated) = principals(&mut rng, j);
+                if negated && first_negated.is_none() {
+                    first_negated = Some(lines.len() + 1);
+                }
                 let line = match options(&mut rng) {
-                    Some(o) => format!("{} {o} {comment}", principals(&mut rng, j)),
-                    None => format!("{} {comment}", principals(&mut rng, j)),
+                    Some(o) => format!("{list} {o} {comment}"),
+                    None => format!("{list} {comment}"),
                 };
                 lines.push(line);
             }
         }
         let file = write_allowed_signers(&dir, &format!("case-{case}"), &lines);
         let text = std::fs::read_to_string(&file).unwrap();
-        let signers = Signers::from_texts(Some(("case", &text)), None)
+        let loaded = Signers::from_texts(Some(("case", &text)), None);
+        if let Some(line) = first_negated {
+            match loaded {
+                Err(e) if e.file == "case" && e.line == line && e.reason.contains("negated") => {
+                    refused_negated += 1;
+                    continue;
+                }
+                other => panic!(
+                    "case {case}: a negated principal must refuse the file at case:{line}, got {other:?}\n{text}"
+                ),
+            }
+        }
+        let signers = loaded
             .unwrap_or_else(|e| panic!("case {case}: agent refused a supported file: {e}\n{text}"));
 
         let s = rng.below(keys.len());
@@ -228,10 +261,10 @@ fn signature_verdicts_equal_ssh_keygen_on_generated_cases() {
         mismatches.len(),
         mismatches.join("\n")
     );
-    // The generator must exercise both verdicts substantially.
+    // The generator must exercise both verdicts and refused files substantially.
     assert!(
-        accepted >= 30 && rejected >= 60,
-        "accepted {accepted}, rejected {rejected}"
+        accepted >= 30 && rejected >= 60 && refused_negated >= 20,
+        "accepted {accepted}, rejected {rejected}, refused (negation) {refused_negated}"
     );
 }
 
@@ -318,5 +351,35 @@ fn where_the_agent_is_stricter_ssh_keygen_accepts_and_the_agent_refuses() {
         assert!(reference(&armor(&raw, 70, "\n"), &path), "{extra}");
         let e = Signers::from_texts(Some(("mixed", &text)), None).unwrap_err();
         assert_eq!(e.line, 2, "{e}");
+    }
+}
+
+/// `!alice` and `alice,!alice`: ssh-keygen refuses the signature for
+/// `alice`; the agent has no principal to match, so it cannot honour the
+/// exclusion and refuses the file instead (exit 78 at load).
+#[test]
+fn negated_principals_ssh_keygen_refuses_the_name_and_the_agent_refuses_the_file() {
+    let dir = TempDir::new("negated");
+    let key = keygen(&dir, "k");
+    let blob = b"blob";
+    let sig = sign(&dir, &key, blob, NAMESPACE, None);
+    for list in ["!alice", "alice,!alice", "*,!alice", "\"x y,!alice,alice\""] {
+        let line = format!("{list} {}", key.public());
+        let file = write_allowed_signers(&dir, "neg", std::slice::from_ref(&line));
+        assert!(
+            !reference_verify(
+                &dir,
+                &file,
+                "alice",
+                NAMESPACE,
+                &sig,
+                blob,
+                Some(VERIFY_TIME)
+            ),
+            "{list}: ssh-keygen admitted the negated name"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        let e = Signers::from_texts(Some(("neg", &text)), None).unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("neg", 1), "{list}: {e}");
     }
 }

@@ -90,6 +90,25 @@ fn never(_: &str) -> bool {
     false
 }
 
+/// `key`'s Ed25519 point as an `sk-ssh-ed25519@openssh.com` key.
+fn sk_encoding(key: &Key, application: &str) -> String {
+    let b64 = key.public().split(' ').nth(1).unwrap().to_string();
+    let blob = felhom_agent::base64::decode(b64.as_bytes()).unwrap();
+    let mut sk = Vec::new();
+    for part in [
+        &b"sk-ssh-ed25519@openssh.com"[..],
+        &blob[blob.len() - 32..],
+        application.as_bytes(),
+    ] {
+        sk.extend_from_slice(&u32::try_from(part.len()).unwrap().to_be_bytes());
+        sk.extend_from_slice(part);
+    }
+    format!(
+        "sk-ssh-ed25519@openssh.com {}",
+        felhom_agent::base64::encode(&sk)
+    )
+}
+
 fn code(f: &Fixture, key: &Key, blob: &str, signed: &str) -> &'static str {
     let sig = sign(&f.dir, key, signed.as_bytes(), NAMESPACE, None);
     match authz::verify(&f.signers, &policy(), blob.as_bytes(), &sig, &never) {
@@ -304,6 +323,12 @@ fn recovery_keys_sign_key_rotation_and_its_lines_are_checked() {
     assert_eq!(code(&f, &f.rescue, &comment, &comment), "malformed");
     let promote = rotate(vec![format!("x {}", f.rescue.public())]);
     assert_eq!(code(&f, &f.rescue, &promote, &promote), "malformed");
+    // The recovery point re-encoded as a security key is still the recovery
+    // key: it cannot be rotated into the operational set either.
+    for app in ["ssh:", "ssh:felhom"] {
+        let promote = rotate(vec![format!("x {}", sk_encoding(&f.rescue, app))]);
+        assert_eq!(code(&f, &f.alice, &promote, &promote), "malformed", "{app}");
+    }
     let guest = timed_blob(
         "key_rotation",
         json!({"operational_signers": []}),

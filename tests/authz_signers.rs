@@ -206,11 +206,10 @@ fn sk_signature_verifies_with_user_presence_and_fails_without_it() {
         authz::Rejection::BadSignature(authz::SigError::NoUserPresence)
     );
     assert!(check(&absent, false).is_ok(), "presence not required");
+    // The same point under another application string is the same key
+    // (found at stage 3), but not the key on the line: stage 4 refuses it.
     let (_, other_app) = sk_signature(&sk, "ssh:other", 0x01, blob);
-    assert_eq!(
-        check(&other_app, true).unwrap_err().code(),
-        "unknown_signer"
-    );
+    assert_eq!(check(&other_app, true).unwrap_err().code(), "bad_signature");
     let mut tampered = blob.to_vec();
     tampered[2] ^= 1;
     let e = authz::verify_signature(&signers, &policy(true), &tampered, &present).unwrap_err();
@@ -243,4 +242,138 @@ fn sk_signature_verifies_with_user_presence_and_fails_without_it() {
         .unwrap()
         .key_fingerprint;
     assert_eq!(printed.split_whitespace().nth(1), Some(fp.as_str()));
+}
+
+/// The key blob of an `ssh-ed25519` public line, re-encoded as an
+/// `sk-ssh-ed25519@openssh.com` key with the same Ed25519 point.
+fn sk_encoding(ed_line: &str, application: &str) -> String {
+    let b64 = ed_line.split_whitespace().nth(1).unwrap();
+    let blob = felhom_agent::base64::decode(b64.as_bytes()).unwrap();
+    let point = &blob[blob.len() - 32..];
+    let mut key = Vec::new();
+    string(&mut key, b"sk-ssh-ed25519@openssh.com");
+    string(&mut key, point);
+    string(&mut key, application.as_bytes());
+    format!(
+        "sk-ssh-ed25519@openssh.com {}",
+        felhom_agent::base64::encode(&key)
+    )
+}
+
+#[test]
+fn negated_principal_patterns_reject_the_file_with_file_and_line() {
+    for principals in [
+        "!alice",
+        "alice,!alice",
+        "*,!mallory@example.com",
+        "\"Alice Admin,!bob\"",
+        "alice@example.com,!*",
+    ] {
+        let text = format!("# team\nok@x {ED}\n{principals} {ED} alice\n");
+        let e = refuse(&text);
+        assert_eq!(
+            (e.file.as_str(), e.line),
+            ("ops.allowed_signers", 3),
+            "{principals}: {e}"
+        );
+        assert!(e.reason.contains("negated"), "{principals}: {e}");
+        // The recovery file is held to the same rule.
+        let e = Signers::from_texts(None, Some(("rec", &text))).unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("rec", 3), "{principals}: {e}");
+    }
+    // A negated *namespace* pattern is matched, not refused.
+    let text = format!("a@x namespaces=\"felhom-*,!felhom-op-v2\" {ED}\n");
+    assert!(Signers::from_texts(Some(("ops", &text)), None).is_ok());
+    // A `key_rotation` line is a signer line: the same rule.
+    let e = Signers::parse_operational_lines(&[format!("alice,!alice {ED}")]).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("key_rotation", 1), "{e}");
+}
+
+#[test]
+fn the_same_point_in_both_files_is_an_error_whatever_its_encoding() {
+    let sk_ssh = sk_encoding(ED, "ssh:");
+    let sk_other = sk_encoding(ED, "ssh:other-app");
+    let cases = [
+        (ED.to_string(), sk_ssh.clone()),
+        (sk_ssh.clone(), ED.to_string()),
+        (sk_ssh.clone(), sk_other.clone()),
+        (sk_other, sk_ssh),
+    ];
+    for (op_key, rec_key) in cases {
+        let op = format!("a@x {op_key}\n");
+        let rec = format!("# rescue\nb@x {rec_key}\n");
+        let e = Signers::from_texts(Some(("op", &op)), Some(("rec", &rec)))
+            .expect_err(&format!("accepted {op_key} / {rec_key}"));
+        assert_eq!((e.file.as_str(), e.line), ("rec", 2), "{e}");
+        assert!(e.reason.contains("op:1"), "{e}");
+    }
+}
+
+#[test]
+fn a_rotation_cannot_give_a_recovery_point_the_operational_role_under_any_encoding() {
+    let rec = format!("rescue@x {ED}\n");
+    let signers = Signers::from_texts(None, Some(("rec", &rec))).unwrap();
+    for key in [
+        ED.to_string(),
+        sk_encoding(ED, "ssh:"),
+        sk_encoding(ED, "ssh:felhom"),
+    ] {
+        let lines = vec![format!("mallory@x {key}")];
+        let parsed = Signers::parse_operational_lines(&lines).unwrap();
+        let e = signers
+            .check_no_recovery_keys(&parsed)
+            .expect_err(&format!("{key} promoted"));
+        assert_eq!((e.file.as_str(), e.line), ("key_rotation", 1), "{e}");
+        assert!(e.reason.contains("rec:1"), "{e}");
+        assert!(signers.check_rotation(&lines).is_err(), "{key}");
+    }
+}
+
+#[test]
+fn a_signature_is_looked_up_by_its_point_and_must_match_the_line_exactly() {
+    // The signer file holds the key as ssh-ed25519; the same point signs in
+    // the sk encoding. The key is found (it is this signer's point), and the
+    // signature fails stage 4 because it is not made with the key on the
+    // line, exactly as ssh-keygen refuses it.
+    let sk = SigningKey::from_bytes(&[9u8; 32]);
+    let blob = b"{\"op\":\"x\"}";
+    let (sk_line, sig) = sk_signature(&sk, "ssh:", 0x01, blob);
+    let mut ed_blob = Vec::new();
+    string(&mut ed_blob, b"ssh-ed25519");
+    string(&mut ed_blob, sk.verifying_key().as_bytes());
+    let ed_line = format!(
+        "ed@example.com ssh-ed25519 {}",
+        felhom_agent::base64::encode(&ed_blob)
+    );
+    let signers = Signers::from_texts(Some(("ops", &ed_line)), None).unwrap();
+    let e = authz::verify_detailed(&signers, &policy(true), blob, &sig, &|_| false).unwrap_err();
+    assert_eq!(e.code(), "bad_signature", "{e:?}");
+    assert_eq!(e.signer.unwrap().signer, "ed@example.com");
+    let dir = TempDir::new("point");
+    let file = write_allowed_signers(&dir, "ed", std::slice::from_ref(&ed_line));
+    assert!(!reference_verify(
+        &dir,
+        &file,
+        "ed@example.com",
+        NAMESPACE,
+        &sig,
+        blob,
+        None
+    ));
+    // Two lines with the same point: the one whose encoding matches wins,
+    // whichever comes first.
+    let both = format!("{ed_line}\n{sk_line}\n");
+    let signers = Signers::from_texts(Some(("ops", &both)), None).unwrap();
+    let found = authz::verify_signature(&signers, &policy(true), blob, &sig).unwrap();
+    assert_eq!(found.line, 2);
+    let file = write_allowed_signers(&dir, "both", &[ed_line, sk_line]);
+    assert!(reference_verify(
+        &dir,
+        &file,
+        "sk@example.com",
+        NAMESPACE,
+        &sig,
+        blob,
+        None
+    ));
 }

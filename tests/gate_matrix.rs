@@ -37,6 +37,7 @@ use felhom_agent::reconcile::action::{Action, ActionOp, Source};
 use felhom_agent::reconcile::classify::{AgentContext, classify};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::OnceLock;
 
 /// One fakepve for the whole file; every test uses its own fresh guests.
@@ -521,6 +522,14 @@ fn recovery_key_rotates_operational_signers_and_the_old_key_becomes_unknown() {
         text.contains(&bob.public()) && !text.contains(&a.alice.public()),
         "{text}"
     );
+    // The rewritten file is the agent's alone (CONTRACT §3), whatever mode
+    // the file had before (the fixture writes it 0644).
+    let mode = std::fs::metadata(&a.operational)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o600, "operational file mode after the rotation");
     assert!(
         a.records()
             .iter()

@@ -7,6 +7,9 @@
 # Installs: fakepve[crypto]==0.5.0 into target/test-venv (from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Files the tests create must not be group/other-writable (signer files and
+# their directories are refused otherwise, CONTRACT §3), whatever the caller's umask.
+umask 022
 
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "tests/run.sh: missing $1 — $2" >&2; exit 1; }

@@ -17,11 +17,16 @@
 //! - `nonce`: 32..=64 lowercase hex. `op`: `[a-z][a-z0-9_]{0,63}`.
 //! - `guest_id`: `""` or a vmid 100..=999999999 in decimal without leading
 //!   zeros; guest ops need a vmid, `key_rotation` needs `""`.
-//! - Params of the known ops are checked exactly (see `check_params`);
-//!   unknown op names pass with any object (they end as `unsupported_op`).
+//! - Params of the ops this host executes are checked by
+//!   [`crate::ops::ActionOp::parse`], the very function execution uses, so
+//!   stage 5 accepts exactly what execution accepts; a `key_rotation`'s
+//!   lines are also checked as the executor will write them
+//!   ([`Signers::check_rotation`]). Other op names pass with any object
+//!   (they end as `unsupported_op` after stage 9).
 
 use super::rfc3339::{self, Timestamp};
 use super::signers::Signers;
+use crate::ops::{ActionOp, OpError, is_guest_op};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -29,8 +34,6 @@ use std::fmt;
 pub const MAX_BLOB_LEN: usize = 64 * 1024;
 const MAX_KEY_ID: usize = 256;
 const MAX_HOST_ID: usize = 253;
-/// PVE caps a guest description at 8 KiB.
-const MAX_DESCRIPTION: usize = 8 * 1024;
 const FIELDS: [&str; 7] = [
     "expires_at",
     "issued_at",
@@ -40,51 +43,6 @@ const FIELDS: [&str; 7] = [
     "params",
     "target",
 ];
-
-/// Whether an op needs a signature (CONTRACT §4, DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpClass {
-    Benign,
-    Destructive,
-}
-
-impl fmt::Display for OpClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OpClass::Benign => "benign",
-            OpClass::Destructive => "destructive",
-        })
-    }
-}
-
-/// The class of an op name; anything unknown is destructive.
-pub fn op_class(op: &str) -> OpClass {
-    match op {
-        "start" | "stop" | "restart" | "set_config" | "create" => OpClass::Benign,
-        _ => OpClass::Destructive,
-    }
-}
-
-/// Ops this host executes; a verified blob naming another is `unsupported_op`.
-pub fn op_is_supported(op: &str) -> bool {
-    matches!(
-        op,
-        "start"
-            | "stop"
-            | "restart"
-            | "set_config"
-            | "guest_destroy"
-            | "restore_overwrite"
-            | "key_rotation"
-    )
-}
-
-fn is_guest_op(op: &str) -> bool {
-    matches!(
-        op,
-        "start" | "stop" | "restart" | "set_config" | "guest_destroy" | "restore_overwrite"
-    )
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobError {
@@ -258,73 +216,16 @@ fn guest_id(op: &str, text: &str) -> Result<Option<u32>, BlobError> {
     }
 }
 
-fn params_err(why: &str) -> BlobError {
-    BlobError::Params(why.to_string())
-}
-
-/// The params rules of the known vocabulary (CONTRACT §4).
+/// The params rules of the vocabulary (CONTRACT §4), from `crate::ops`.
 fn check_params(op: &str, p: &Map<String, Value>, signers: &Signers) -> Result<(), BlobError> {
-    let only = |allowed: &[&str]| p.keys().all(|k| allowed.contains(&k.as_str()));
-    match op {
-        "start" | "stop" | "restart" if !p.is_empty() => Err(params_err("must be {}")),
-        "set_config" => {
-            if p.is_empty() || !only(&["cores", "memory", "description"]) {
-                return Err(params_err(
-                    "set_config takes cores, memory, description (at least one)",
-                ));
-            }
-            for k in ["cores", "memory"] {
-                if p.get(k).is_some_and(|v| v.as_u64().is_none_or(|n| n == 0)) {
-                    return Err(BlobError::Params(format!("{k} must be a positive integer")));
-                }
-            }
-            match p.get("description") {
-                Some(Value::String(d)) if d.len() > MAX_DESCRIPTION => {
-                    Err(params_err("description longer than 8 KiB"))
-                }
-                Some(Value::String(_)) | None => Ok(()),
-                Some(_) => Err(params_err("description must be a string")),
-            }
-        }
-        "guest_destroy" => match p.get("purge") {
-            Some(Value::Bool(_)) if p.len() == 1 => Ok(()),
-            _ => Err(params_err("guest_destroy takes exactly {\"purge\": bool}")),
-        },
-        "restore_overwrite" => match p.get("snapshot") {
-            Some(Value::String(s)) if p.len() == 1 && is_snapshot_name(s) => Ok(()),
-            _ => Err(params_err(
-                "restore_overwrite takes exactly {\"snapshot\": NAME} (letter first, [A-Za-z0-9_-], at most 40)",
-            )),
-        },
-        "key_rotation" => check_rotation(p, signers),
-        _ => Ok(()),
+    match ActionOp::parse_map(op, p) {
+        Ok(ActionOp::KeyRotation { lines }) => signers
+            .check_rotation(&lines)
+            .map(|_| ())
+            .map_err(|e| BlobError::Params(format!("operational_signers: {e}"))),
+        Ok(_) | Err(OpError::Unsupported) => Ok(()),
+        Err(OpError::Params(why)) => Err(BlobError::Params(why)),
     }
-}
-
-/// PVE's snapshot-name rule (`pve-configid`-like): a letter, then
-/// letters, digits, `_` or `-`; at most 40 characters.
-fn is_snapshot_name(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-        && s.len() <= 40
-}
-
-fn check_rotation(p: &Map<String, Value>, signers: &Signers) -> Result<(), BlobError> {
-    let shape = || params_err("key_rotation takes exactly {\"operational_signers\": [LINE, ...]}");
-    let list = match p.get("operational_signers") {
-        Some(Value::Array(a)) if p.len() == 1 => a,
-        _ => return Err(shape()),
-    };
-    let lines: Vec<String> = list
-        .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(shape))
-        .collect::<Result<_, _>>()?;
-    let parsed = Signers::parse_operational_lines(&lines)
-        .map_err(|e| BlobError::Params(format!("operational_signers: {e}")))?;
-    signers
-        .check_no_recovery_keys(&parsed)
-        .map_err(|e| BlobError::Params(format!("operational_signers: {e}")))
 }
 
 /// Serializes a blob in canonical form (the exact bytes an operator signs).

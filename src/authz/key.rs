@@ -78,6 +78,9 @@ pub enum SigError {
     Invalid,
     /// An sk signature without the user-presence flag, while required.
     NoUserPresence,
+    /// The signature names the signer's Ed25519 point under another
+    /// encoding (key type or sk application) than the signer line's.
+    OtherEncoding,
 }
 
 impl fmt::Display for SigError {
@@ -89,6 +92,11 @@ impl fmt::Display for SigError {
             SigError::NoUserPresence => {
                 write!(f, "security-key signature lacks the user-presence flag")
             }
+            SigError::OtherEncoding => write!(
+                f,
+                "the signature's key is a signer's Ed25519 point under another key type or \
+                 security-key application than its signer line"
+            ),
         }
     }
 }
@@ -100,6 +108,11 @@ enum Kind {
 }
 
 /// A supported public key, with the exact blob it was parsed from.
+///
+/// Identity is the Ed25519 point ([`PublicKey::point`]): the same point as
+/// `ssh-ed25519` or as `sk-ssh-ed25519@openssh.com` with any application is
+/// the same key, for roles and lookups (CONTRACT §3). `==` compares the
+/// whole encoding, which is what a signature must match to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     kind: Kind,
@@ -147,6 +160,11 @@ impl PublicKey {
 
     pub fn blob(&self) -> &[u8] {
         &self.blob
+    }
+
+    /// The Ed25519 point: the key's identity, whatever its encoding.
+    pub fn point(&self) -> &[u8; 32] {
+        &self.pk
     }
 
     /// Whether the public key is a valid Ed25519 point.

@@ -17,9 +17,9 @@
 //!
 //! Files: `armor` (armored text → bytes), `wire` (SSH encoding), `sshsig`
 //! (the SSHSIG blob), `key` (Ed25519 / sk-Ed25519 keys and signatures),
-//! `pattern` (OpenSSH pattern lists), `options` and `signers` (the signer
-//! files), `rfc3339`, `blob` (stage 5 and the op vocabulary), `verify` (the
-//! pipeline).
+//! `pattern` (OpenSSH pattern lists), `options`, `signer_line`, `signers`
+//! and `signer_file` (the signer files: line syntax, roles, modes), `rfc3339`, `blob` (stage 5; the op vocabulary itself is
+//! `crate::ops`), `verify` (the pipeline).
 //!
 //! Deliberate differences from `ssh-keygen -Y verify` (each is a refusal
 //! where OpenSSH would accept; every case outside this list is proven equal
@@ -35,7 +35,13 @@
 //!   must be empty (OpenSSH ignores it); Ed25519 is checked with `verify_strict` (no small-order points,
 //!   canonical S), which real signers always satisfy.
 //! - principals: the agent has no `-I PRINCIPAL`; a key is admitted by any
-//!   line carrying it whose namespaces and validity allow the signature.
+//!   line carrying it whose namespaces and validity allow the signature, so
+//!   a negated principal pattern (which OpenSSH honours for the negated
+//!   name) cannot be honoured and rejects the file.
+//! - key identity is the Ed25519 point: the same point under another
+//!   encoding (`ssh-ed25519` or `sk-ssh-ed25519@openssh.com` with any
+//!   application) is the same key, found at stage 3, and a signature must
+//!   use exactly the encoding on its line (OpenSSH also refuses it).
 //! - sk keys: with `require_user_presence` a signature without the
 //!   user-presence flag is `bad_signature`.
 
@@ -45,6 +51,8 @@ mod key;
 mod options;
 mod pattern;
 pub mod rfc3339;
+mod signer_file;
+mod signer_line;
 mod signers;
 mod sshsig;
 mod verify;
@@ -53,10 +61,11 @@ mod wire;
 /// The SSHSIG namespace of op signatures; never configurable.
 pub const NAMESPACE: &str = "felhom-op-v1";
 
+pub use crate::ops::{OpClass, op_class, op_is_supported};
 pub use armor::{ArmorError, MAX_ARMORED_LEN, dearmor};
-pub use blob::{BlobError, MAX_BLOB_LEN, OpClass, canonical_blob, op_class, op_is_supported};
+pub use blob::{BlobError, MAX_BLOB_LEN, canonical_blob};
 pub use key::{KeyError, SigError};
-pub use signers::{Role, SignerFileError, SignerLine, Signers};
+pub use signers::{Role, SignerFileError, SignerLine, Signers, operational_file_text};
 pub use sshsig::StructureError;
 pub use verify::{
     Malformed, Rejected, Rejection, SignerInfo, VerifiedOp, VerifyPolicy, verify, verify_detailed,

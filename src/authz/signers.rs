@@ -1,37 +1,22 @@
 //! The two signer files: OpenSSH `allowed_signers` (ssh-keygen(1), ALLOWED
 //! SIGNERS) in the subset of CONTRACT §3. The file a key is in is its role.
 //!
-//! Owns: parsing both files and finding the line that admits a key (stage 3).
-//! Trusts: the signer files themselves (root- or agent-owned config).
-//!
-//! Line format (one signer per line; `#` comments and blank lines skipped;
-//! leading blanks ignored; a trailing CR is dropped):
-//!
-//! ```text
-//! PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]
-//! alice@example.com,ops-* namespaces="felhom-op-v1",valid-before="20270101Z" ssh-ed25519 AAAA... alice
-//! "name with spaces" sk-ssh-ed25519@openssh.com AAAA...
-//! ```
-//!
-//! - PRINCIPALS: a pattern list (see `pattern`), optionally double-quoted.
-//!   The agent never matches it (there is no `-I`): a line admits its key
-//!   for any principal. Its first element is the signer's id in audit.
-//! - OPTIONS: see `options`. KEYTYPE: `ssh-ed25519` or
-//!   `sk-ssh-ed25519@openssh.com`, equal to the type inside the blob.
+//! Owns: both files as sets of signer lines, roles, finding the line that
+//! admits a key (stage 3), and checking a `key_rotation`'s new set.
+//! Trusts: the signer files themselves (root- or agent-owned config), once
+//! `signer_file` has checked their modes. The line syntax is `signer_line`.
 //!
 //! Invariants: any line outside the subset rejects the whole file with
-//! `file:line: reason`; a key in both files is an error; a key may appear on
-//! several lines of one file, and the first line that admits it wins.
-//!
-//! Stricter than OpenSSH, beyond `options`: other key types; a quote inside
-//! an unquoted principal list or text glued to a closing quote; empty
-//! sub-patterns; a public key that is not a valid Ed25519 point; a file that
-//! is not UTF-8. OpenSSH skips a bad line while looking for a principal;
-//! here it is fatal at load.
+//! `file:line: reason`; a key is its Ed25519 point (an `sk-ssh-ed25519`
+//! line with a recovery key's point is the recovery key), and a key in both
+//! files is an error; a key may appear on several lines of one file, and
+//! the first line that admits it wins (preferring its exact encoding).
 
-use super::key::{ED25519, PublicKey, SK_ED25519};
-use super::options::{self, SignerOptions};
+use super::key::PublicKey;
+use super::options::SignerOptions;
 use super::pattern::{self, ListMatch};
+use super::signer_file;
+use super::signer_line::{parse_file, parse_line};
 use std::fmt;
 
 /// Largest signer file read: thousands of lines, far beyond any real team.
@@ -109,15 +94,19 @@ pub struct Signers {
 }
 
 impl Signers {
-    /// Reads and parses the files named in the config; a `None` path
-    /// contributes no signer.
+    /// Reads (see `signer_file`: size, UTF-8, modes) and parses the files
+    /// named in the config; a `None` path contributes no signer.
     pub fn load(cfg: &crate::config::AuthzConfig) -> Result<Signers, SignerFileError> {
         let op = cfg
             .operational_signers
             .as_deref()
-            .map(read_file)
+            .map(signer_file::read)
             .transpose()?;
-        let rec = cfg.recovery_signers.as_deref().map(read_file).transpose()?;
+        let rec = cfg
+            .recovery_signers
+            .as_deref()
+            .map(signer_file::read)
+            .transpose()?;
         Signers::from_texts(
             op.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
             rec.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
@@ -171,22 +160,56 @@ impl Signers {
         Ok(out)
     }
 
-    /// Errors if any of `candidate` uses a key from the recovery file.
+    /// Errors if any of `candidate` uses a recovery key's Ed25519 point,
+    /// under any encoding.
     pub fn check_no_recovery_keys(&self, candidate: &[SignerLine]) -> Result<(), SignerFileError> {
-        let recovery: Vec<SignerLine> = self
-            .lines
+        reject_shared_keys(&self.recovery_lines(), candidate)
+    }
+
+    /// A `key_rotation`'s new operational set, checked exactly as the
+    /// executor will write it and `load` will read it back beside the
+    /// current recovery file: every element one signer line, no recovery
+    /// key's point, and a file within [`MAX_SIGNERS`] and [`MAX_FILE_LEN`].
+    /// Stage 5 and the executor both call this (one definition).
+    pub fn check_rotation(&self, lines: &[String]) -> Result<Vec<SignerLine>, SignerFileError> {
+        let parsed = Signers::parse_operational_lines(lines)?;
+        let recovery = self.recovery_lines();
+        reject_shared_keys(&recovery, &parsed)?;
+        if parsed.len().saturating_add(recovery.len()) > MAX_SIGNERS {
+            return Err(err(
+                "key_rotation",
+                0,
+                format!("with the recovery file, more than {MAX_SIGNERS} signer lines"),
+            ));
+        }
+        if operational_file_text(lines).len() > MAX_FILE_LEN {
+            return Err(err(
+                "key_rotation",
+                0,
+                format!("the new file would be larger than {MAX_FILE_LEN} bytes"),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    fn recovery_lines(&self) -> Vec<SignerLine> {
+        self.lines
             .iter()
             .filter(|l| l.role == Role::Recovery)
             .cloned()
-            .collect();
-        reject_shared_keys(candidate, &recovery)
+            .collect()
     }
 
-    /// Stage 3: the first line with this exact key blob that admits it.
-    pub fn find(&self, key_blob: &[u8], namespace: &str, now: i64) -> Option<&SignerLine> {
-        self.lines
+    /// Stage 3: a line with this key's Ed25519 point that admits it. Among
+    /// several, the first whose encoding equals `key` exactly (the one the
+    /// signature can verify under, as OpenSSH would pick), else the first.
+    pub fn find(&self, key: &PublicKey, namespace: &str, now: i64) -> Option<&SignerLine> {
+        let mut admitting = self
+            .lines
             .iter()
-            .find(|l| l.key.blob() == key_blob && l.admits(namespace, now))
+            .filter(|l| l.key.point() == key.point() && l.admits(namespace, now));
+        let first = admitting.clone().next()?;
+        Some(admitting.find(|l| l.key == *key).unwrap_or(first))
     }
 
     pub fn lines(&self) -> &[SignerLine] {
@@ -194,7 +217,18 @@ impl Signers {
     }
 }
 
-fn err(file: &str, line: usize, reason: String) -> SignerFileError {
+/// The operational file a `key_rotation` writes: a header comment, then
+/// one signer line per element.
+pub fn operational_file_text(lines: &[String]) -> String {
+    let mut text = String::from("# operational signers, written by a signed key_rotation\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+pub(super) fn err(file: &str, line: usize, reason: String) -> SignerFileError {
     SignerFileError {
         file: file.to_string(),
         line,
@@ -202,38 +236,27 @@ fn err(file: &str, line: usize, reason: String) -> SignerFileError {
     }
 }
 
-fn read_file(path: &std::path::Path) -> Result<(String, String), SignerFileError> {
-    use std::io::Read;
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| err(&name, 0, format!("cannot open: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(u64::try_from(MAX_FILE_LEN).unwrap_or(u64::MAX) + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(&name, 0, format!("cannot read: {e}")))?;
-    if bytes.len() > MAX_FILE_LEN {
-        return Err(err(&name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok((name, text)),
-        Err(e) => {
-            let upto = e
-                .as_bytes()
-                .get(..e.utf8_error().valid_up_to())
-                .unwrap_or_default();
-            let line = upto.iter().filter(|&&c| c == b'\n').count() + 1;
-            Err(err(&name, line, "not valid UTF-8".into()))
-        }
-    }
-}
-
+/// A key is its Ed25519 point: the same point in `a` and `b`, under any
+/// key type or sk application, is the same key in two roles. The error
+/// names the line of `b`, and where in `a` the key already is.
 fn reject_shared_keys(a: &[SignerLine], b: &[SignerLine]) -> Result<(), SignerFileError> {
     for line in b {
-        if let Some(other) = a.iter().find(|o| o.key == line.key) {
+        if let Some(other) = a.iter().find(|o| o.key.point() == line.key.point()) {
+            let encoding = if other.key == line.key {
+                String::new()
+            } else {
+                format!(
+                    " (there as {} {})",
+                    other.key.type_name(),
+                    other.key.fingerprint()
+                )
+            };
             return Err(err(
                 &line.file,
                 line.line,
                 format!(
-                    "key {} is also in {}:{} ({}); a key has exactly one role",
+                    "key {} is also in {}:{} ({}){encoding}; the same Ed25519 point is the same \
+                     key whatever its encoding, and a key has exactly one role",
                     line.key.fingerprint(),
                     other.file,
                     other.line,
@@ -243,130 +266,4 @@ fn reject_shared_keys(a: &[SignerLine], b: &[SignerLine]) -> Result<(), SignerFi
         }
     }
     Ok(())
-}
-
-fn parse_file(name: &str, text: &str, role: Role) -> Result<Vec<SignerLine>, SignerFileError> {
-    if text.len() > MAX_FILE_LEN {
-        return Err(err(name, 0, format!("larger than {MAX_FILE_LEN} bytes")));
-    }
-    let mut out = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(signer) = parse_line(name, i + 1, line, role)? {
-            out.push(signer);
-        }
-    }
-    Ok(out)
-}
-
-/// One line: `Ok(None)` for a blank or comment line.
-fn parse_line(
-    file: &str,
-    n: usize,
-    line: &str,
-    role: Role,
-) -> Result<Option<SignerLine>, SignerFileError> {
-    let fail = |reason: String| err(file, n, reason);
-    if line.len() > MAX_LINE_LEN {
-        return Err(fail(format!("line longer than {MAX_LINE_LEN} bytes")));
-    }
-    let rest = line.trim_start_matches([' ', '\t']);
-    if rest.is_empty() || rest.starts_with('#') {
-        return Ok(None);
-    }
-    if rest.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(fail("control character in line".into()));
-    }
-    let (principals, rest) = principals(rest).map_err(fail)?;
-    let (first, rest) = token(rest);
-    let (opts, key_type, rest) = if first == ED25519 || first == SK_ED25519 {
-        (SignerOptions::default(), first, rest)
-    } else if first.contains('=') || first.eq_ignore_ascii_case("cert-authority") {
-        let opts = options::parse(first).map_err(fail)?;
-        let (key_type, rest) = token(rest);
-        (opts, key_type, rest)
-    } else {
-        (SignerOptions::default(), first, rest)
-    };
-    let key = key(key_type, rest).map_err(fail)?;
-    Ok(Some(SignerLine {
-        principals: principals.to_string(),
-        key,
-        options: opts,
-        role,
-        file: file.to_string(),
-        line: n,
-    }))
-}
-
-/// The principal list (bare or double-quoted) and the text after it.
-fn principals(s: &str) -> Result<(&str, &str), String> {
-    let (list, rest) = if let Some(quoted) = s.strip_prefix('"') {
-        let close = quoted.find('"').ok_or("principals: no closing quote")?;
-        let rest = quoted.get(close + 1..).unwrap_or_default();
-        if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
-            return Err("principals: text directly after the closing quote".into());
-        }
-        (quoted.get(..close).unwrap_or_default(), rest)
-    } else {
-        let end = s.find([' ', '\t']).unwrap_or(s.len());
-        let list = s.get(..end).unwrap_or_default();
-        if list.contains('"') {
-            return Err("principals: a quote inside an unquoted list".into());
-        }
-        (list, s.get(end..).unwrap_or_default())
-    };
-    if !pattern::list_is_well_formed(list.as_bytes()) {
-        return Err(format!("principals {list:?} is not a pattern list"));
-    }
-    let rest = rest.trim_start_matches([' ', '\t']);
-    if rest.is_empty() {
-        return Err("missing key after the principals".into());
-    }
-    Ok((list, rest))
-}
-
-/// The next blank-delimited token (quotes keep blanks inside), and the rest
-/// with leading blanks removed.
-fn token(s: &str) -> (&str, &str) {
-    let mut quoted = false;
-    let end = s
-        .char_indices()
-        .find(|&(_, c)| {
-            if c == '"' {
-                quoted = !quoted;
-            }
-            !quoted && (c == ' ' || c == '\t')
-        })
-        .map_or(s.len(), |(i, _)| i);
-    let (tok, rest) = s.split_at(end);
-    (tok, rest.trim_start_matches([' ', '\t']))
-}
-
-/// `KEYTYPE BASE64 [COMMENT]`.
-fn key(key_type: &str, rest: &str) -> Result<PublicKey, String> {
-    if key_type.is_empty() {
-        return Err("missing key".into());
-    }
-    if key_type != ED25519 && key_type != SK_ED25519 {
-        return Err(format!(
-            "key type {key_type:?} is not supported (only {ED25519} and {SK_ED25519})"
-        ));
-    }
-    let (b64, _comment) = token(rest);
-    if b64.is_empty() {
-        return Err(format!("missing base64 key after {key_type}"));
-    }
-    let blob = crate::base64::decode(b64.as_bytes()).map_err(|e| format!("key: {e}"))?;
-    let key = PublicKey::from_blob(&blob).map_err(|e| e.to_string())?;
-    if key.type_name() != key_type {
-        return Err(format!(
-            "key blob is {} but the line says {key_type}",
-            key.type_name()
-        ));
-    }
-    if !key.point_is_valid() {
-        return Err("public key is not a valid Ed25519 point".into());
-    }
-    Ok(key)
 }

@@ -8,10 +8,11 @@
 //! consumes it durably after a successful verification and binding.
 //! After stage 9, an op this host does not execute is `unsupported_op`.
 
-use super::blob::{self, OpClass, ParsedBlob};
+use super::blob::{self, ParsedBlob};
 use super::key::{PublicKey, SigError};
 use super::signers::{Role, SignerLine, Signers};
 use super::{NAMESPACE, armor, sshsig};
+use crate::ops::{self, OpClass};
 use serde_json::Value;
 use std::fmt;
 
@@ -195,7 +196,7 @@ impl VerifiedOp {
         &self.blob
     }
     pub fn class(&self) -> OpClass {
-        blob::op_class(&self.parsed.op)
+        ops::op_class(&self.parsed.op)
     }
 }
 
@@ -220,25 +221,32 @@ pub fn verify_signature<'s>(
     let malformed = |m| (Rejection::Malformed(m), None);
     let raw = armor::dearmor(armored_sig).map_err(|e| malformed(Malformed::Armor(e)))?; // 1
     let sig = sshsig::parse(&raw).map_err(|e| malformed(Malformed::Structure(e)))?; // 1
-    check_supported_key_structure(&sig.public_key).map_err(malformed)?; // 1
+    let key = supported_key(&sig.public_key).map_err(malformed)?; // 1
     if sig.namespace != NAMESPACE.as_bytes() {
         return Err((Rejection::Namespace, None)); // 2
     }
-    let line = signers
-        .find(&sig.public_key, NAMESPACE, policy.now)
+    let line = key
+        .as_ref()
+        .and_then(|k| signers.find(k, NAMESPACE, policy.now))
         .ok_or((Rejection::UnknownSigner, None))?; // 3
-    let signed = sshsig::signed_data(NAMESPACE, sig.hash_alg, blob)
-        .ok_or((Rejection::BadSignature(SigError::Invalid), Some(line)))?;
+    let bad = |e| (Rejection::BadSignature(e), Some(line));
+    if key.as_ref() != Some(&line.key) {
+        return Err(bad(SigError::OtherEncoding)); // 4
+    }
+    let signed =
+        sshsig::signed_data(NAMESPACE, sig.hash_alg, blob).ok_or(bad(SigError::Invalid))?;
     line.key
         .verify(&signed, &sig.signature, policy.require_user_presence)
-        .map_err(|e| (Rejection::BadSignature(e), Some(line)))?; // 4
+        .map_err(bad)?; // 4
     Ok(line)
 }
 
-/// A key blob of a supported type must parse; other types fall to stage 3.
-fn check_supported_key_structure(key_blob: &[u8]) -> Result<(), Malformed> {
+/// The signing key, if of a supported type (another type falls to stage 3
+/// as unknown); a supported type whose blob does not parse is malformed.
+fn supported_key(key_blob: &[u8]) -> Result<Option<PublicKey>, Malformed> {
     match PublicKey::from_blob(key_blob) {
-        Ok(_) | Err(super::key::KeyError::UnsupportedType(_)) => Ok(()),
+        Ok(k) => Ok(Some(k)),
+        Err(super::key::KeyError::UnsupportedType(_)) => Ok(None),
         Err(e) => Err(Malformed::Key(e)),
     }
 }
@@ -281,7 +289,7 @@ pub fn verify_detailed(
     if nonce_consumed(&parsed.nonce) {
         return Err(reject(Rejection::Replay, p)); // 9
     }
-    if !blob::op_is_supported(&parsed.op) {
+    if !ops::op_is_supported(&parsed.op) {
         return Err(reject(Rejection::UnsupportedOp(parsed.op.clone()), p));
     }
     Ok(VerifiedOp {

@@ -18,14 +18,13 @@
 
 use super::ConfigError;
 use super::json::Obj;
+pub use crate::ops::create::valid_storage_id;
 use serde_json::Value;
 
 /// More storages than any one host configures.
 pub const MAX_STORAGES: usize = 64;
 /// Creations are slow (minutes each); more per pass only delays reports.
 pub const MAX_CREATES_PER_PASS: u64 = 64;
-/// PVE storage ids are short; bounds what lands in URLs and logs.
-pub const MAX_STORAGE_ID_LEN: usize = 64;
 
 /// The validated `provision` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,23 +50,6 @@ impl ProvisionConfig {
             "max_creates_per_pass": self.max_creates_per_pass,
             "min_free_percent": self.min_free_percent,
         })
-    }
-}
-
-/// PVE's `pve-storage-id` format: a letter, then letters, digits, `-`,
-/// `_` or `.`, ending in a letter or digit (at least two characters).
-pub fn valid_storage_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    let inner = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.');
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            b.len() >= 2
-                && b.len() <= MAX_STORAGE_ID_LEN
-                && first.is_ascii_alphabetic()
-                && last.is_ascii_alphanumeric()
-                && b.iter().all(inner)
-        }
-        _ => false,
     }
 }
 
@@ -124,6 +106,7 @@ pub(super) fn parse_provision(p: &mut Obj<'_>) -> Result<ProvisionConfig, Config
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::ops::create::MAX_STORAGE_ID_LEN;
 
     #[test]
     fn storage_ids_follow_pve_format() {

@@ -21,6 +21,17 @@ pub struct Context {
 }
 
 pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
+    if uses_signers(mode)
+        && let Err(e) = crate::authz::Signers::load(&ctx.config.authz)
+    {
+        // CONTRACT §3: a signer file that does not load rejects the
+        // configuration, in every mode that would verify signatures.
+        log::error!("signer file invalid: {e}");
+        if ctx.json && *mode == Mode::CheckConfig {
+            print_json(&serde_json::json!({"valid": false, "error": e.to_string()}));
+        }
+        return crate::exit::CONFIG;
+    }
     match mode {
         Mode::Daemon => daemon::run(ctx),
         Mode::ReconcileNow => pass::run(ctx, pass::Kind::ReconcileNow),
@@ -31,6 +42,22 @@ pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
         Mode::Submit { blob, sig } => submit::run(ctx, blob, sig),
         Mode::JournalVerify => journal_verify::run(ctx),
         Mode::Version | Mode::Help => crate::exit::OK,
+    }
+}
+
+/// Modes that verify signatures, or whose pass would: they refuse to start
+/// on signer files that do not load. `--journal-verify`, `--status`,
+/// `--help` and `--version` do not read them.
+fn uses_signers(mode: &Mode) -> bool {
+    match mode {
+        Mode::Daemon
+        | Mode::ReconcileNow
+        | Mode::Plan
+        | Mode::CheckConfig
+        | Mode::Pending
+        | Mode::CheckOp { .. }
+        | Mode::Submit { .. } => true,
+        Mode::JournalVerify | Mode::Version | Mode::Help => false,
     }
 }
 

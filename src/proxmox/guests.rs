@@ -17,6 +17,9 @@ use serde_json::{Map, Value};
 use super::error::PveError;
 use super::normalize::{lxc_description, memory_mib, pve_bool, u64_value};
 use super::upid::valid_node;
+/// PVE's snapshot-name format, checked before a name enters a path: the
+/// one definition in [`crate::ops`].
+pub use crate::ops::valid_snapshot_name;
 
 /// Guest names are DNS names (≤ 253); this leaves a margin.
 const MAX_NAME_CHARS: usize = 256;
@@ -340,14 +343,4 @@ pub fn decode_snapshots(data: &Value) -> Result<Vec<Snapshot>, PveError> {
         });
     }
     Ok(out)
-}
-
-/// PVE's `pve-configid` for snapshot names: a letter, then letters, digits,
-/// `_` and `-`, at most 40 characters. Checked before the name enters a path.
-pub fn valid_snapshot_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    (2..=40).contains(&b.len())
-        && b.first().is_some_and(u8::is_ascii_alphabetic)
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }

@@ -61,11 +61,8 @@ pub const MAX_GUESTS: usize = 10_000;
 const MAX_JSON_VALUES: usize = 16 * MAX_GUESTS + 16;
 /// Highest vmid PVE accepts.
 pub const MAX_VMID: u64 = 999_999_999;
-/// Highest `cores` PVE accepts for a guest.
-pub const MAX_CORES: u64 = 8192;
-/// PVE keeps descriptions in the guest config file; 8 KiB is far above any
-/// sensible note and keeps config writes small.
-pub const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
+/// The limits a desired-state guest shares with a signed `set_config`.
+pub use crate::ops::{MAX_CORES, MAX_DESCRIPTION_BYTES};
 
 /// The power state a guest should be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -188,7 +185,7 @@ fn parse_guest(path: String, v: &Value) -> Result<DesiredGuest, DesiredError> {
         purge: g.opt_bool("purge")?.unwrap_or(false),
         create: match g.opt_value("create") {
             None => None,
-            Some(v) => Some(CreateSpec::from_value(g.path("create"), v)?),
+            Some(v) => Some(create::parse_create(g.path("create"), v)?),
         },
     };
     g.finish()?;
@@ -224,7 +221,7 @@ fn validate_guest(path: &str, g: &DesiredGuest) -> Result<(), DesiredError> {
         if g.state == Some(GuestState::Absent) {
             return Err(DesiredError::CreateWithAbsent { path: at("create") });
         }
-        c.validate(&at("create"))?;
+        create::validate_create(c, &at("create"))?;
         if matches!(c, CreateSpec::Qemu(q) if q.clone == g.vmid) {
             return Err(DesiredError::Invalid {
                 path: at("create.clone"),

@@ -199,9 +199,12 @@ fn wait_and_settle(env: &ExecEnv<'_>, op: &ActionOp, guest: &GuestRef, upid: &Up
     }
 }
 
-/// `key_rotation`: atomically replaces the operational signer file. The
-/// recovery file is never touched. The new lines are checked exactly as the
-/// verifier will read them, before anything is written.
+/// `key_rotation`: atomically replaces the operational signer file (mode
+/// 0600, CONTRACT §3). The recovery file is never touched. The new lines
+/// are checked by the same function as stage 5 (`Signers::check_rotation`:
+/// signer lines, no recovery key's Ed25519 point under any encoding, within
+/// the load limits) against the signer files as they are now; when those
+/// cannot be read, nothing is written (fail closed).
 fn rotate_signers(
     env: &ExecEnv<'_>,
     lines: &[String],
@@ -212,20 +215,18 @@ fn rotate_signers(
             "authz.operational_signers is not configured",
         ));
     };
-    let parsed = match Signers::parse_operational_lines(lines) {
-        Ok(p) => p,
-        Err(e) => return Ok(Executed::failed(format!("new signer set invalid: {e}"))),
+    let current = match Signers::load(&env.config.authz) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Executed::failed(format!(
+                "signer files unusable, nothing rewritten: {e}"
+            )));
+        }
     };
-    if let Ok(current) = Signers::load(&env.config.authz)
-        && let Err(e) = current.check_no_recovery_keys(&parsed)
-    {
+    if let Err(e) = current.check_rotation(lines) {
         return Ok(Executed::failed(format!("new signer set invalid: {e}")));
     }
-    let mut text = String::from("# operational signers, written by a signed key_rotation\n");
-    for line in lines {
-        text.push_str(line);
-        text.push('\n');
-    }
+    let text = crate::authz::operational_file_text(lines);
     if let Err(e) = crate::state_file::write_atomically(path, text.as_bytes(), 0o600) {
         return Ok(Executed::failed(format!(
             "cannot rewrite {}: {e}",

@@ -62,8 +62,12 @@ impl Fixture {
             0o600,
         );
         f.write_secret("hub-key", HUB_KEY, 0o600);
+        // As the README installs them: mode 0644 in a 0755 directory.
+        std::fs::set_permissions(&f.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         for name in ["operational.allowed_signers", "recovery.allowed_signers"] {
             std::fs::copy(manifest_dir().join("dist").join(name), f.dir.join(name)).unwrap();
+            std::fs::set_permissions(f.dir.join(name), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
         }
         f
     }

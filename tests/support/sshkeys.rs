@@ -25,6 +25,10 @@ impl TempDir {
             std::env::temp_dir().join(format!("felhom-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
+        // Signer files in it must not sit in a group/other-writable
+        // directory (CONTRACT §3), whatever the umask.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
         TempDir { path }
     }
 
@@ -144,11 +148,13 @@ pub fn sign(
     sig
 }
 
-/// Writes an allowed_signers file from lines.
+/// Writes an allowed_signers file from lines, mode 0644 (as installed).
 pub fn write_allowed_signers(dir: &TempDir, name: &str, lines: &[String]) -> PathBuf {
     let mut text = lines.join("\n");
     text.push('\n');
-    dir.write(name, text.as_bytes())
+    let path = dir.write(name, text.as_bytes());
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    path
 }
 
 /// The reference verdict: `ssh-keygen -Y verify -f FILE -I PRINCIPAL -n NS

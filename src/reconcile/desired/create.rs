@@ -1,9 +1,9 @@
 //! The `create` object of a desired-state guest (CONTRACT §10): how to
 //! provision a guest that exists on no node of the cluster.
 //!
-//! Owns: the strict parse of the object and its canonical JSON form (the
-//! `params` of a `create` action), so every value that reaches a PVE create
-//! request was checked here first.
+//! Owns: the strict parse of the object into [`CreateSpec`] (whose type,
+//! canonical form and value formats are `crate::ops::create`'s), so every
+//! value that reaches a PVE create request was checked here first.
 //! Trusts: nothing (the document comes from a file or the hub).
 //!
 //! ```json
@@ -28,164 +28,43 @@
 
 use super::json::Obj;
 use super::{DesiredError, MAX_VMID};
-use crate::config::valid_storage_id;
-use serde_json::{Map, Value};
+pub use crate::ops::create::{
+    CreateSpec, LxcSpec, MAX_DISK_GIB, QemuSpec, valid_dns_label, valid_net0, valid_ostemplate,
+    valid_storage_id,
+};
+use serde_json::Value;
 
-/// PVE limits `rootfs` sizes far below this; 64 TiB is a typo guard.
-pub const MAX_DISK_GIB: u64 = 65_536;
-/// Template file names are short; bounds the URL-encoded request.
-const MAX_TEMPLATE_FILE: usize = 255;
-/// A container network property string with every option fits easily.
-const MAX_NET0: usize = 512;
-/// One network option value (an IPv6 CIDR, a trunk list) fits easily.
-const MAX_NET_VALUE: usize = 128;
-/// PVE's container `net[n]` property keys (pve-container `LXC/Config.pm`).
-const NET_KEYS: &[&str] = &[
-    "name",
-    "bridge",
-    "hwaddr",
-    "ip",
-    "ip6",
-    "gw",
-    "gw6",
-    "firewall",
-    "link_down",
-    "mtu",
-    "rate",
-    "tag",
-    "trunks",
-    "type",
-    "host-managed",
-];
-
-/// A container from an OS template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LxcSpec {
-    pub name: String,
-    pub ostemplate: String,
-    pub storage: String,
-    pub disk_gib: u64,
-    /// As given; `None` = the default (true).
-    pub unprivileged: Option<bool>,
-    pub net0: Option<String>,
-}
-
-/// A VM cloned from a template on this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QemuSpec {
-    pub name: String,
-    pub clone: u32,
-    /// As given; `None` = the default (true: a full clone).
-    pub full: Option<bool>,
-    pub storage: String,
-}
-
-/// How to create a guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateSpec {
-    Lxc(LxcSpec),
-    Qemu(QemuSpec),
-}
-
-impl LxcSpec {
-    pub fn unprivileged(&self) -> bool {
-        self.unprivileged.unwrap_or(true)
-    }
-}
-
-impl QemuSpec {
-    pub fn full(&self) -> bool {
-        self.full.unwrap_or(true)
-    }
-}
-
-impl CreateSpec {
-    /// `lxc` or `qemu`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CreateSpec::Lxc(_) => "lxc",
-            CreateSpec::Qemu(_) => "qemu",
+/// Strict parse of the `create` object at `path` (the inverse of
+/// [`CreateSpec::to_value`]).
+pub fn parse_create(path: String, v: &Value) -> Result<CreateSpec, DesiredError> {
+    let mut o = Obj::new(path, v)?;
+    let kind = required_str(&mut o, "kind")?;
+    let name = required_str(&mut o, "name")?;
+    check(
+        &o,
+        "name",
+        valid_dns_label(name),
+        "a DNS label (1-63 letters, digits or '-')",
+    )?;
+    let storage = required_str(&mut o, "storage")?;
+    check(&o, "storage", valid_storage_id(storage), "a PVE storage id")?;
+    let spec = match kind {
+        "lxc" => CreateSpec::Lxc(lxc(&mut o, name, storage)?),
+        "qemu" => CreateSpec::Qemu(qemu(&mut o, name, storage)?),
+        _ => {
+            return Err(DesiredError::Invalid {
+                path: o.path("kind"),
+                expected: "\"lxc\" or \"qemu\"",
+            });
         }
-    }
+    };
+    o.finish()?;
+    Ok(spec)
+}
 
-    pub fn name(&self) -> &str {
-        match self {
-            CreateSpec::Lxc(s) => &s.name,
-            CreateSpec::Qemu(s) => &s.name,
-        }
-    }
-
-    /// The storage the new guest's disks are allocated on.
-    pub fn storage(&self) -> &str {
-        match self {
-            CreateSpec::Lxc(s) => &s.storage,
-            CreateSpec::Qemu(s) => &s.storage,
-        }
-    }
-
-    /// The canonical object: the keys the document gave, nothing added.
-    pub fn to_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("kind".into(), self.kind().into());
-        m.insert("name".into(), self.name().into());
-        match self {
-            CreateSpec::Lxc(s) => {
-                m.insert("ostemplate".into(), s.ostemplate.as_str().into());
-                m.insert("storage".into(), s.storage.as_str().into());
-                m.insert("disk_gib".into(), s.disk_gib.into());
-                if let Some(u) = s.unprivileged {
-                    m.insert("unprivileged".into(), u.into());
-                }
-                if let Some(n) = &s.net0 {
-                    m.insert("net0".into(), n.as_str().into());
-                }
-            }
-            CreateSpec::Qemu(s) => {
-                m.insert("clone".into(), s.clone.into());
-                if let Some(f) = s.full {
-                    m.insert("full".into(), f.into());
-                }
-                m.insert("storage".into(), s.storage.as_str().into());
-            }
-        }
-        Value::Object(m)
-    }
-
-    /// Strict parse of the object at `path` (the inverse of [`to_value`]).
-    ///
-    /// [`to_value`]: CreateSpec::to_value
-    pub fn from_value(path: String, v: &Value) -> Result<CreateSpec, DesiredError> {
-        let mut o = Obj::new(path, v)?;
-        let kind = required_str(&mut o, "kind")?;
-        let name = required_str(&mut o, "name")?;
-        check(
-            &o,
-            "name",
-            valid_dns_label(name),
-            "a DNS label (1-63 letters, digits or '-')",
-        )?;
-        let storage = required_str(&mut o, "storage")?;
-        check(&o, "storage", valid_storage_id(storage), "a PVE storage id")?;
-        let spec = match kind {
-            "lxc" => CreateSpec::Lxc(lxc(&mut o, name, storage)?),
-            "qemu" => CreateSpec::Qemu(qemu(&mut o, name, storage)?),
-            _ => {
-                return Err(DesiredError::Invalid {
-                    path: o.path("kind"),
-                    expected: "\"lxc\" or \"qemu\"",
-                });
-            }
-        };
-        o.finish()?;
-        Ok(spec)
-    }
-
-    /// The same rules as [`from_value`] for a value built in code.
-    ///
-    /// [`from_value`]: CreateSpec::from_value
-    pub fn validate(&self, path: &str) -> Result<(), DesiredError> {
-        CreateSpec::from_value(path.to_string(), &self.to_value()).map(|_| ())
-    }
+/// The rules of [`parse_create`] for a value built in code.
+pub fn validate_create(spec: &CreateSpec, path: &str) -> Result<(), DesiredError> {
+    parse_create(path.to_string(), &spec.to_value()).map(|_| ())
 }
 
 fn lxc(o: &mut Obj<'_>, name: &str, storage: &str) -> Result<LxcSpec, DesiredError> {
@@ -256,60 +135,6 @@ fn check(o: &Obj<'_>, key: &str, ok: bool, expected: &'static str) -> Result<(),
     }
 }
 
-/// One DNS label: 1-63 letters, digits or `-`, not starting or ending with `-`.
-pub fn valid_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b.first() != Some(&b'-')
-        && b.last() != Some(&b'-')
-}
-
-/// `STORAGE:vztmpl/FILE`.
-pub fn valid_ostemplate(s: &str) -> bool {
-    let Some((storage, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let Some(file) = rest.strip_prefix("vztmpl/") else {
-        return false;
-    };
-    let archive = [".tar", ".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2"]
-        .iter()
-        .any(|ext| file.len() > ext.len() && file.ends_with(ext));
-    valid_storage_id(storage)
-        && archive
-        && file.len() <= MAX_TEMPLATE_FILE
-        && !file.starts_with('.')
-        && !file.contains("..")
-        && file
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+'))
-}
-
-/// `key=value[,key=value...]` with known, unique keys and plain values.
-pub fn valid_net0(s: &str) -> bool {
-    if s.is_empty() || s.len() > MAX_NET0 {
-        return false;
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    for part in s.split(',') {
-        let Some((key, value)) = part.split_once('=') else {
-            return false;
-        };
-        let value_ok = !value.is_empty()
-            && value.len() <= MAX_NET_VALUE
-            && value.bytes().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'/' | b'_' | b';' | b'-')
-            });
-        if !NET_KEYS.contains(&key) || seen.contains(&key) || !value_ok {
-            return false;
-        }
-        seen.push(key);
-    }
-    true
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
@@ -317,7 +142,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<CreateSpec, DesiredError> {
-        CreateSpec::from_value("c".into(), &v)
+        parse_create("c".into(), &v)
     }
 
     #[test]

@@ -21,9 +21,23 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// Longest key quoted back in a duplicate-key error; keys are untrusted and
-/// an error message must stay one readable line.
+/// Longest key quoted back in an error; keys are untrusted and an error
+/// message must stay one readable line.
 const MAX_QUOTED_KEY: usize = 64;
+
+/// An untrusted key as an error shows it: bare when it is a plain name
+/// (`cores`), else cut to [`MAX_QUOTED_KEY`] characters and quoted with its
+/// control characters escaped (`"x\nX audit: ..."`), so an error message,
+/// wherever it is printed or logged, stays one line and shows what the
+/// document really holds.
+fn shown_key(key: &str) -> String {
+    let cut: String = key.chars().take(MAX_QUOTED_KEY).collect();
+    let plain = !cut.is_empty()
+        && cut
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain { cut } else { format!("{cut:?}") }
+}
 
 /// Parses `bytes` as one JSON value, with at most `max_values` values in it.
 pub(super) fn read_strict(bytes: &[u8], max_values: usize) -> Result<Value, DesiredError> {
@@ -119,8 +133,10 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                let shown: String = key.chars().take(MAX_QUOTED_KEY).collect();
-                return Err(de::Error::custom(format_args!("duplicate key `{shown}`")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {}",
+                    shown_key(&key)
+                )));
             }
             let v = map.next_value_seed(self)?;
             out.insert(key, v);
@@ -238,7 +254,7 @@ impl<'a> Obj<'a> {
     pub(super) fn finish(&self) -> Result<(), DesiredError> {
         match self.map.keys().find(|k| !self.seen.contains(k.as_str())) {
             Some(k) => Err(DesiredError::UnknownKey {
-                path: self.path(&k.chars().take(MAX_QUOTED_KEY).collect::<String>()),
+                path: self.path(&shown_key(k)),
             }),
             None => Ok(()),
         }

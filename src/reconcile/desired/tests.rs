@@ -61,6 +61,26 @@ fn unknown_keys_are_rejected_at_every_level_with_their_path() {
 }
 
 #[test]
+fn hostile_keys_are_shown_quoted_escaped_and_cut_in_one_line() {
+    let key = format!("\nX audit: decision=allowed\r{}", "k".repeat(100));
+    let doc = serde_json::json!({"generation": 1, "desired_state": {"guests": [], &key: 1}});
+    let e = err(&doc.to_string());
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with("desired state: desired_state.\"\\nX audit: decision=allowed\\rkkk"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+    assert!(
+        !shown.contains(&"k".repeat(70)),
+        "cut at 64 characters: {shown}"
+    );
+    let dup = r#"{"generation":1,"desired_state":{"guests":[]},"a\u000bb":1,"a\u000bb":2}"#;
+    let shown = err(dup).to_string();
+    assert!(shown.contains(r#"duplicate key "a\u{b}b""#), "{shown}");
+}
+
+#[test]
 fn wrong_types_and_floats_name_the_path() {
     let cases = [
         (

@@ -22,6 +22,7 @@ use crate::journal::txn::{OpenTxn, txn_of_op};
 use crate::journal::{Journal, JournalError, OutcomeKind, Record, TxnEndKind};
 use crate::proxmox::{Client, Resource, TaskState, Upid};
 use crate::reconcile::desired::CreateSpec;
+use crate::reconcile::desired::create::parse_create;
 use crate::reconcile::recover::Recovery;
 use serde_json::Value;
 
@@ -196,7 +197,7 @@ fn decide(
         close(end_kind, detail)?;
         return Ok(());
     };
-    let spec = CreateSpec::from_value("journal".into(), &t.create).ok();
+    let spec = parse_create("journal".into(), &t.create).ok();
     let (Some(spec), Some(_)) = (spec, &t.created) else {
         let detail = format!(
             "guest {vmid}: creation outcome unknown (transaction {txn} never saw its create \

@@ -2,7 +2,7 @@
 """Supply-chain policy check for felhom-agent. Offline; Python 3.11+ stdlib only.
 
     python3 audit/check.py            # check (the test command runs this)
-    python3 audit/check.py --write    # regenerate audit/CRATES.md and audit/ADVISORIES.md
+    python3 audit/check.py --write    # regenerate the generated files (6. below)
 
 Checks, each failing the run:
   1. every Cargo.lock package comes from crates.io (no git, path or other registry);
@@ -10,18 +10,23 @@ Checks, each failing the run:
      and only crates never compiled on Linux are stubs;
   3. every compiled crate's license is on the allow list;
   4. no crate of the crypto stack is compiled in two major versions;
-  5. no Cargo.lock version is affected by a (non-informational, non-withdrawn)
-     advisory in the RustSec snapshot (../shared/rustsec-advisory-db, or
-     $FELHOM_ADVISORY_DB);
-  6. audit/CRATES.md and audit/ADVISORIES.md are current.
+  5. the RustSec snapshot carried in audit/advisory-db/ covers every crate name
+     in Cargo.lock and is intact (advisories.py), and no Cargo.lock version is
+     affected by a (non-informational, non-withdrawn) advisory in it;
+  6. the generated files are current: audit/CRATES.md, audit/ADVISORIES.md,
+     audit/sbom.cdx.json (CycloneDX, sbom.py) and dist/debian/copyright
+     (DEP-5, debcopyright.py).
 """
 import json
-import os
 import pathlib
 import re
 import subprocess
 import sys
 import tomllib
+
+import advisories
+import debcopyright
+import sbom
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "vendor"
@@ -170,101 +175,15 @@ def check_duplicates(compiled):
             fail(f"crypto crate {name} is compiled in several major versions: {sorted(majors)}")
 
 
-# --- RustSec -------------------------------------------------------------
-
-def parse_version(v):
-    core = v.split("+")[0]
-    pre = ""
-    if "-" in core:
-        core, pre = core.split("-", 1)
-    nums = [int(x) for x in core.split(".")] + [0, 0, 0]
-    return (nums[0], nums[1], nums[2], pre == "", pre)
-
-
-def req_matches(req, version):
-    """One semver comparator list, e.g. '>= 1.2.3, < 2'."""
-    v = parse_version(version)
-    for comp in req.split(","):
-        comp = comp.strip()
-        m = re.match(r"^(>=|<=|>|<|=|\^|~)?\s*(.+)$", comp)
-        op, ver = m.group(1) or "^", m.group(2)
-        r = parse_version(ver)
-        nparts = len(ver.split("-")[0].split("."))
-        if op == ">=" and not v >= r:
-            return False
-        if op == ">" and not v > r:
-            return False
-        if op == "<=" and not v <= r:
-            return False
-        if op == "<" and not v < r:
-            return False
-        if op == "=" and v[:3] != r[:3]:
-            return False
-        if op == "^":
-            if v < r:
-                return False
-            if r[0] > 0 or nparts == 1:
-                upper = (r[0] + 1, 0, 0)
-            elif r[1] > 0 or nparts == 2:
-                upper = (0, r[1] + 1, 0)
-            else:
-                upper = (0, 0, r[2] + 1)
-            if v[:3] >= upper:
-                return False
-        if op == "~":
-            if v < r:
-                return False
-            upper = (r[0] + 1, 0, 0) if nparts == 1 else (r[0], r[1] + 1, 0)
-            if v[:3] >= upper:
-                return False
-    return True
-
-
-def advisory_db():
-    env = os.environ.get("FELHOM_ADVISORY_DB")
-    db = pathlib.Path(env) if env else ROOT.parent / "shared" / "rustsec-advisory-db"
-    if not (db / "crates").is_dir():
-        fail(f"RustSec advisory snapshot not found at {db} (set FELHOM_ADVISORY_DB)")
-    return db
-
-
-def advisories_for(db, name):
-    d = db / "crates" / name
-    if not d.is_dir():
-        return []
-    out = []
-    for f in sorted(d.glob("*.md")):
-        text = f.read_text()
-        m = re.search(r"```toml\n(.*?)\n```", text, re.S)
-        if not m:
-            fail(f"cannot read advisory {f}")
-        adv = tomllib.loads(m.group(1))
-        title = text[m.end():].strip().splitlines()[0].lstrip("# ").strip() if text[m.end():].strip() else ""
-        out.append((adv, title))
-    return out
-
-
-def affected(adv, version):
-    vers = adv.get("versions", {})
-    for req in vers.get("patched", []) + vers.get("unaffected", []):
-        if req_matches(req, version):
-            return False
-    return True
-
-
 def check_advisories(packages):
-    db = advisory_db()
-    informational = []
-    for p in packages:
-        for adv, title in advisories_for(db, p["name"]):
-            a = adv["advisory"]
-            if a.get("withdrawn") or not affected(adv, p["version"]):
-                continue
-            if a.get("informational"):
-                informational.append((p["name"], p["version"], a["id"], a["informational"], title))
-                continue
-            fail(f"{p['name']} {p['version']} is affected by {a['id']}: {title}")
-    return informational
+    try:
+        meta = advisories.load_snapshot({p["name"] for p in packages})
+        vulnerable, informational = advisories.findings(packages)
+    except advisories.SnapshotError as e:
+        fail(str(e))
+    for name, version, aid, _, title in vulnerable:
+        fail(f"{name} {version} is affected by {aid}: {title}")
+    return meta, informational
 
 
 # --- generated inventory -------------------------------------------------
@@ -303,17 +222,29 @@ def has_build_script(name, version):
     return "no"
 
 
-def crates_md(compiled):
-    normal = cargo_tree(["-e", "normal", "--prefix", "none", "--format", "{p}"])
-    runtime = {tuple(l.split()[:2]) for l in normal.splitlines() if l.strip()}
-    runtime_count = len({n for n, _ in runtime if n != "felhom-agent"})
+def runtime_set():
+    """(name, version) of the crates linked into the binary."""
+    normal = cargo_tree(["-e", "normal,no-proc-macro", "--prefix", "none", "--format", "{p}"])
+    return {(l.split()[0], l.split()[1][1:]) for l in normal.splitlines()
+            if len(l.split()) >= 2 and l.split()[0] != "felhom-agent"}
+
+
+def kinds(packages, compiled, runtime):
+    return {(p["name"], p["version"]):
+            "runtime" if (p["name"], p["version"]) in runtime
+            else "build-time" if (p["name"], p["version"]) in compiled else "stub"
+            for p in packages}
+
+
+def crates_md(compiled, runtime):
+    runtime_count = len({n for n, _ in runtime})
     parents = reverse_deps()
     rows = []
     for name, version in sorted(compiled):
         lic = manifest(name, version).get("package", {}).get("license", "?")
         who = ", ".join(sorted(parents.get(name, []))) or "-"
         why = WHY.get(name, f"dependency of {who}")
-        kind = "runtime" if (name, f"v{version}") in runtime else "build-time"
+        kind = "runtime" if (name, version) in runtime else "build-time"
         rows.append(f"| {name} | {version} | {lic} | {kind} | {why} | {who} | "
                     f"{has_unsafe(name, version)} | {has_build_script(name, version)} |")
     return "\n".join([
@@ -321,7 +252,7 @@ def crates_md(compiled):
         "",
         "Generated by `python3 audit/check.py --write`; the test command fails if it is stale.",
         "",
-        f"- Crates linked into the binary (`cargo tree -e normal`, excluding felhom-agent): **{runtime_count}**",
+        f"- Crates linked into the binary (`cargo tree -e normal,no-proc-macro`, excluding felhom-agent): **{runtime_count}**",
         f"- Crates compiled for Linux including build-time (proc-macros, build scripts): **{len(compiled)}**",
         "- Crates in Cargo.lock that no Linux build compiles are vendored as inert stubs: "
         "see `audit/stubbed.txt`.",
@@ -333,13 +264,15 @@ def crates_md(compiled):
     ])
 
 
-def advisories_md(informational):
+def advisories_md(meta, informational):
     lines = [
         "# Informational advisories",
         "",
-        "Generated by `python3 audit/check.py --write` from the RustSec snapshot. These are not",
-        "vulnerabilities (unmaintained, unsound-but-unreachable, notices); they are listed so a",
-        "reviewer sees them. An advisory that is not informational fails the test command.",
+        "Generated by `python3 audit/check.py --write` from the RustSec snapshot carried in",
+        f"`audit/advisory-db/` (advisory-db commit `{meta['commit']}` of {meta['date']}).",
+        "These are not vulnerabilities (unmaintained, unsound-but-unreachable, notices); they",
+        "are listed so a reviewer sees them. An advisory that is not informational fails the",
+        "test command.",
         "",
     ]
     if not informational:
@@ -349,27 +282,46 @@ def advisories_md(informational):
     return "\n".join(lines) + "\n"
 
 
+def copyright_text(packages, compiled, runtime):
+    kind_of = kinds(packages, compiled, runtime)
+    labels = {"runtime": "linked into the binary",
+              "build-time": "build-time (proc-macro or build script), not linked"}
+    crates = [(n, v, labels[k]) for (n, v), k in sorted(kind_of.items()) if k != "stub"]
+    stubs = [(n, v) for (n, v), k in sorted(kind_of.items()) if k == "stub"]
+    version = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["version"]
+    try:
+        return debcopyright.render(VENDOR, crates, stubs, version)
+    except debcopyright.CopyrightError as e:
+        fail(f"dist/debian/copyright: {e}")
+
+
 def main():
     write = "--write" in sys.argv[1:]
     packages = lock_packages()
     check_sources(packages)
+    meta, informational = check_advisories(packages)
     compiled = compiled_set()
+    runtime = runtime_set()
     check_vendor(packages, compiled)
     check_licenses(compiled)
     check_duplicates(compiled)
-    informational = check_advisories(packages)
     generated = {
-        ROOT / "audit" / "CRATES.md": crates_md(compiled),
-        ROOT / "audit" / "ADVISORIES.md": advisories_md(informational),
+        ROOT / "audit" / "CRATES.md": crates_md(compiled, runtime),
+        ROOT / "audit" / "ADVISORIES.md": advisories_md(meta, informational),
+        ROOT / "audit" / "sbom.cdx.json": sbom.render(ROOT, kinds(packages, compiled, runtime)),
+        ROOT / "dist" / "debian" / "copyright": copyright_text(packages, compiled, runtime),
     }
     for path, text in generated.items():
         if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         elif not path.exists() or path.read_text() != text:
             fail(f"{path.relative_to(ROOT)} is stale (run python3 audit/check.py --write)")
     print(f"audit: {len(packages)} locked crates, {len(compiled)} compiled, all vendored and "
-          f"checksummed, licenses allowed, no duplicate crypto majors, "
-          f"no vulnerable versions ({len(informational)} informational advisories listed)")
+          f"checksummed, licenses allowed, no duplicate crypto majors, no vulnerable versions "
+          f"in the carried advisory snapshot (advisory-db {meta['commit'][:12]} of "
+          f"{meta['date']}; {len(informational)} informational advisories listed); "
+          f"CRATES.md, ADVISORIES.md, sbom.cdx.json and dist/debian/copyright current")
 
 
 if __name__ == "__main__":

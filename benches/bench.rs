@@ -7,10 +7,15 @@
 
 mod authz;
 mod journal;
+mod journal_growth;
 mod provision;
 mod reconcile;
 
 fn main() {
+    if let Some(dir) = std::env::var_os(journal_growth::OPEN_CHILD_ENV) {
+        journal_growth::open_child(std::path::Path::new(&dir));
+        return;
+    }
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -18,6 +23,7 @@ fn main() {
     let sections: &[(&str, fn())] = &[
         ("authz", authz::run),
         ("journal", journal::run),
+        ("journal-growth", journal_growth::run),
         ("reconcile", reconcile::run),
         ("provision", provision::run),
     ];

@@ -114,7 +114,7 @@ fn creating_pass(h: &Host, lanes: usize) -> Measured {
     let inputs = PassInputs {
         config: &config,
         client: &client,
-        blocked: false,
+        blocked: &|| false,
         tick: &mut tick,
     };
     let start = Instant::now();

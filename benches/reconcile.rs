@@ -119,7 +119,7 @@ fn library_pass(h: &Host, lanes: usize) -> (Duration, usize) {
     let inputs = PassInputs {
         config: &config,
         client: &client,
-        blocked: false,
+        blocked: &|| false,
         tick: &mut tick,
     };
     let start = Instant::now();

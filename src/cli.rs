@@ -11,6 +11,17 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+/// What `--version` prints: the release, and the commit the binary was built
+/// from (`FELHOM_BUILD_SOURCE`, set by `build.rs`: `git commit <id>`, or
+/// `not built from a git checkout`).
+pub const VERSION: &str = concat!(
+    "felhom-agent ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FELHOM_BUILD_SOURCE"),
+    ")"
+);
+
 pub const HELP: &str = "\
 felhom-agent: converge this Proxmox VE host's guests toward a desired state;
 destroy or overwrite customer data only with an operator's SSH signature.
@@ -31,7 +42,7 @@ MODES:
                          nonce; print the verdict
     --submit BLOB SIG    as --check-op, then queue the op durably for the next pass
     --journal-verify     check the journal's framing, checksums and hash chain
-    --version            print the version
+    --version            print the version and the git commit it was built from
     --help               print this help
 
 OPTIONS:

@@ -25,7 +25,7 @@ fn run() -> u8 {
             return exit::OK;
         }
         Mode::Version => {
-            println!("felhom-agent {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", cli::VERSION);
             return exit::OK;
         }
         _ => {}

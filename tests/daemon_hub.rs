@@ -366,3 +366,85 @@ fn garbage_slow_and_oversized_hub_answers_are_survived_while_reconcile_uses_last
     assert!(log.contains("desired state from the hub rejected"), "{log}");
     assert!(log.contains("hub jobs fetch failed"), "{log}");
 }
+
+#[test]
+fn blocked_arriving_during_a_long_pass_stops_the_lanes_from_starting_more_mutations() {
+    const GUESTS: usize = 12;
+    let hub = StubHub::start();
+    // 0.1 s per PVE second: each start takes 10 s. At most 8 lanes run at
+    // once, so the last 4 guests' turn comes only after the first 8 ended.
+    let agent = Agent::new("hubmidpass", 0.1);
+    let guests: Vec<u32> = (0..GUESTS)
+        .map(|_| {
+            let v = agent
+                .pve
+                .add_qemu("stopped", json!({"cores": 1, "memory": 512}));
+            agent.pve.set_guest(v, "start_secs", json!(100));
+            v
+        })
+        .collect();
+    let running: Vec<Value> = guests
+        .iter()
+        .map(|v| json!({"vmid": v, "state": "running"}))
+        .collect();
+    hub.on("GET", DESIRED, Reply::json(200, &doc(1, json!(running))));
+    // The first two reports fail; the second retry (2 + 4 s after start,
+    // while the first starts still run) says blocked.
+    hub.once("POST", REPORT, Reply::status(503));
+    hub.once("POST", REPORT, Reply::status(503));
+    hub.on(
+        "POST",
+        REPORT,
+        Reply::json(200, &envelope(60, true, Some(1), false)),
+    );
+    agent.configure(Source::Hub(&hub.url()), 3600);
+    let mut daemon = agent.start(&[]);
+    let starts = |agent: &Agent| {
+        agent
+            .pve
+            .requests()
+            .iter()
+            .filter(|(m, p)| m == "POST" && p.ends_with("/status/start"))
+            .count()
+    };
+    assert!(
+        hub.wait_until(Duration::from_secs(30), |r| {
+            r.iter().filter(|q| q.path == REPORT).count() == 3
+        }),
+        "the blocking report did not go out"
+    );
+    let before_block = starts(&agent);
+    assert!(
+        before_block > 0 && before_block < GUESTS,
+        "the block must arrive mid-pass: {before_block} starts before it"
+    );
+    // The started guests finish; their lanes free up; the waiting guests'
+    // turn comes, after the block.
+    assert!(
+        wait_for(Duration::from_secs(40), || {
+            guests
+                .iter()
+                .filter(|v| pve_status(&agent, **v) == "running")
+                .count()
+                == before_block
+        }),
+        "the starts that began before the block did not finish"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.assert_alive();
+    assert_eq!(
+        starts(&agent),
+        before_block,
+        "the lanes kept starting mutations after the hub blocked"
+    );
+    let stopped = guests
+        .iter()
+        .filter(|v| pve_status(&agent, **v) == "stopped")
+        .count();
+    assert_eq!(stopped, GUESTS - before_block);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("blocked_by_hub"),
+        "the refusals are audited:\n{log}"
+    );
+}

@@ -108,9 +108,22 @@ fn is_nonce_record(r: &Record, nonce: &str) -> bool {
     matches!(r, Record::NonceConsumed { nonce: n, .. } if n == nonce)
 }
 
+/// What the recovery note says after the nonce was consumed: PVE may or
+/// may not have run the call, the operator checks the guest, and this
+/// signature never runs again.
+const NOTE_UNCONFIRMED: &[&str] = &[
+    "after its nonce was consumed",
+    "may or may not have executed it",
+    "check guest",
+    "will not run again",
+];
+/// What it says when the task id was journaled and the task has ended.
+const NOTE_TASK_ENDED: &[&str] = &["its Proxmox task ended", "will not run again"];
+
 /// The restart after the kill: recovery closes the intent, nothing is
-/// re-sent, and the op is reported for the operator.
-fn restart_and_check(s: &Scenario, deletes_before: usize, expected: OutcomeKind) {
+/// re-sent, and the op is reported for the operator with a note saying
+/// what happened (`note`: phrases it must contain).
+fn restart_and_check(s: &Scenario, deletes_before: usize, expected: OutcomeKind, note: &[&str]) {
     let run = s.agent.pass();
     assert_eq!(
         run.code, 1,
@@ -120,12 +133,13 @@ fn restart_and_check(s: &Scenario, deletes_before: usize, expected: OutcomeKind)
     let doc = run.json();
     assert_eq!(doc["recovery"]["examined"], json!(1), "{doc}");
     assert!(run.actions().is_empty(), "nothing re-run: {doc}");
-    assert!(
-        run.errors()
-            .contains("interrupted by a restart and is not re-run"),
-        "{}",
-        run.errors()
-    );
+    let errors = run.errors();
+    for phrase in note {
+        assert!(errors.contains(phrase), "note lacks {phrase:?}: {errors}");
+    }
+    for wrong in ["is not re-run", "before its nonce was consumed"] {
+        assert!(!errors.contains(wrong), "note says {wrong:?}: {errors}");
+    }
     assert_eq!(
         deletes_of(&s.pve, s.vmid),
         deletes_before,
@@ -171,15 +185,12 @@ fn kill_right_after_the_nonce_is_consumed_never_deletes_twice() {
     }
     let task = has_task_started(&s);
     eprintln!("kill after nonce: DELETE sent {deletes}, task id journaled {task}");
-    restart_and_check(
-        &s,
-        deletes,
-        if task {
-            OutcomeKind::Succeeded
-        } else {
-            OutcomeKind::Failed
-        },
-    );
+    let (expected, note) = if task {
+        (OutcomeKind::Succeeded, NOTE_TASK_ENDED)
+    } else {
+        (OutcomeKind::Failed, NOTE_UNCONFIRMED)
+    };
+    restart_and_check(&s, deletes, expected, note);
 }
 
 #[test]
@@ -205,7 +216,7 @@ fn kill_after_the_delete_is_sent_but_before_its_task_id_is_journaled() {
     assert!(!has_task_started(&s), "the answer arrived before the kill");
     // No task id: the call was never confirmed, so recovery records
     // `failed` (fail-safe, DESIGN §5) and never re-sends it.
-    restart_and_check(&s, 1, OutcomeKind::Failed);
+    restart_and_check(&s, 1, OutcomeKind::Failed, NOTE_UNCONFIRMED);
     let (_, detail) = &outcomes(&s)[0];
     assert!(detail.contains("never confirmed"), "{detail}");
 }
@@ -234,7 +245,50 @@ fn kill_after_the_task_id_is_journaled_resolves_from_the_task_without_resending(
     wait_until("the destroy to finish", || {
         s.pve.guest(s.vmid)["exists"] == json!(false)
     });
-    restart_and_check(&s, 1, OutcomeKind::Succeeded);
+    restart_and_check(&s, 1, OutcomeKind::Succeeded, NOTE_TASK_ENDED);
     assert!(outcomes(&s)[0].1.contains("recovered: task ended OK"));
     assert_eq!(deletes_of(&s.pve, s.vmid), 1);
+}
+
+#[test]
+fn a_crash_between_the_intent_and_the_nonce_runs_the_op_once_and_the_note_says_so() {
+    let s = scenario("gc-intent");
+    // The journal exactly as a SIGKILL between the intent's fdatasync and
+    // the nonce's leaves it: the intent of the signed destroy, durable, and
+    // nothing after it (the nonce is consumed only after the intent, and
+    // the DELETE is sent only after the nonce).
+    {
+        let j = felhom_agent::journal::Journal::open(&s.agent.state_dir, GIVE_UP).unwrap();
+        j.append(Record::Intent {
+            op_id: format!("1760000000-4242-0-{}", s.vmid),
+            vmid: s.vmid,
+            op: "guest_destroy".into(),
+            params: json!({"purge": true}),
+            source: "job".into(),
+            idempotency_key: s.nonce.clone(),
+            nonce: Some(s.nonce.clone()),
+        })
+        .unwrap();
+    }
+    let run = s.agent.pass();
+    let doc = run.json();
+    assert_eq!(doc["recovery"]["examined"], json!(1), "{doc}");
+    // Not consumed, so still queued: verified again and run, once.
+    let acts = run.actions();
+    assert_eq!(acts.len(), 1, "{doc}");
+    assert_eq!(acts[0]["outcome"], json!("succeeded"), "{doc}");
+    assert_eq!(deletes_of(&s.pve, s.vmid), 1);
+    assert_eq!(s.pve.guest(s.vmid)["exists"], json!(false));
+    let errors = run.errors();
+    for phrase in [
+        "before its nonce was consumed",
+        "nothing was sent to Proxmox",
+        "still queued",
+    ] {
+        assert!(errors.contains(phrase), "note lacks {phrase:?}: {errors}");
+    }
+    for wrong in ["not re-run", "sign a new blob", "may or may not"] {
+        assert!(!errors.contains(wrong), "note says {wrong:?}: {errors}");
+    }
+    assert_replay_forever(&s);
 }

@@ -383,8 +383,15 @@ fn compaction_keeps_live_state_prunes_expired_nonces_and_chains_to_the_old_head(
     );
     assert_eq!(after.last_generation, Some(8));
     after.last_generation = before.last_generation;
+    let old_expiry = before.consumed_nonces["old"].0;
+    assert_eq!(
+        after.nonces_pruned_before,
+        old_expiry + 1,
+        "what compaction forgot, it bounds"
+    );
     let mut expected = before;
     expected.consumed_nonces.remove("old");
+    expected.nonces_pruned_before = old_expiry + 1;
     expected.applied_keys.retain(|k| k == "n1");
     expected.records = after.records;
     assert_eq!(after, expected);

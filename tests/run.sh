@@ -3,8 +3,15 @@
 #
 #   bash tests/run.sh
 #
-# Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen).
+# Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen),
+# git, dpkg-deb; systemd-analyze, openssl and lintian (installed with apt-get when
+# run as root).
 # Installs: fakepve[crypto]==0.5.0 into target/test-venv (from PyPI).
+#
+# Builds the Debian package once (bash dist/deb.sh, a release build: about a
+# minute, less when only the agent changed) for tests/package_*.rs. With
+# FELHOM_SLOW_TESTS=1 it also checks that the build is reproducible
+# (bash dist/repro.sh: two more full builds, about five minutes on two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Files the tests create must not be group/other-writable (signer files and
@@ -17,6 +24,8 @@ need() {
 need cargo "install Rust (rustup)"
 need python3 "install Python 3 (apt-get install python3 python3-venv)"
 need ssh-keygen "install OpenSSH (apt-get install openssh-client)"
+need git "install git (apt-get install git): the fresh-clone check clones the repository"
+need dpkg-deb "install dpkg (apt-get install dpkg): the Debian package is built with dpkg-deb"
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing systemd-analyze (apt-get install systemd)"
@@ -31,6 +40,14 @@ if ! command -v openssl >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
   fi
   need openssl "install OpenSSL (apt-get install openssl) for the hub TLS tests"
+fi
+
+if ! command -v lintian >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing lintian (checks the Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+  fi
+  need lintian "install lintian (apt-get install lintian) to check the Debian package"
 fi
 
 venv=target/test-venv
@@ -48,6 +65,15 @@ python3 audit/check.py
 echo "== format and lints"
 cargo fmt --check
 cargo clippy --offline --locked --all-targets -- -D warnings
+
+echo "== Debian package (bash dist/deb.sh)"
+FELHOM_TEST_DEB=$(bash dist/deb.sh)
+export FELHOM_TEST_DEB
+
+if [ "${FELHOM_SLOW_TESTS:-}" = 1 ]; then
+  echo "== reproducible build (bash dist/repro.sh, FELHOM_SLOW_TESTS=1)"
+  bash dist/repro.sh
+fi
 
 echo "== tests"
 cargo test --offline --locked 2>&1 | tee target/test-output.txt

@@ -57,6 +57,9 @@ fn unit_has_the_contract_settings() {
         assert!(lines.iter().any(|l| l == needed), "unit lacks {needed}");
     }
     for prefix in [
+        // The binary's path in the Debian package (CONTRACT §13), which ships
+        // this file unchanged.
+        "ExecStart=/usr/bin/felhom-agent ",
         "WatchdogSec=",
         "User=",
         "LoadCredential=pve-token:",

@@ -123,13 +123,16 @@ impl ReconcileLoop<'_> {
         self.heartbeat.beat();
         let mut delete = tracker.enqueue(&journal, self.config, held);
         held.clear();
-        let blocked = self.shared.is_blocked();
+        // Read by the gate and before each lane mutation: the hub loop may
+        // set it while the pass runs.
+        let shared = self.shared;
+        let blocked = || shared.is_blocked();
         let heartbeat = self.heartbeat;
         let mut tick = || heartbeat.beat();
         let inputs = PassInputs {
             config: self.config,
             client: self.client,
-            blocked,
+            blocked: &blocked,
             tick: &mut tick,
         };
         let at = crate::time::now_unix();

@@ -13,14 +13,24 @@
 //! (the old journal stays live); a failure at or after the directory sync
 //! exits (`fatal_io`): which file is durable is then unknown.
 //!
-//! Dropped by compaction: history that no longer shapes behaviour (decision
-//! records, closed intents and the applied keys of desired-state actions,
-//! dequeued ops, nonces past expiry and their applied keys). The audit log
-//! keeps the decisions; `prev_head` links the new chain to the old one.
+//! Dropped by compaction: history that no longer shapes behaviour (allowed
+//! and lapsed decision records, closed intents and the applied keys of
+//! desired-state actions, dequeued ops, nonces past expiry and their applied
+//! keys). The audit log keeps the decisions; `prev_head` links the new chain
+//! to the old one. Standing decisions are live state and stay.
+//!
+//! When: the file is compacted once it is larger than max(4 MiB, 2 × the
+//! live state), the live state measured as the bytes compaction would write
+//! (CONTRACT §8). Every mode and every daemon round re-opens the journal, so
+//! the measure is never "the file as it was at open" (a file that grows a
+//! little per open would then never be compacted). It is taken only when
+//! the file has outgrown twice the last measure, so a pass rarely pays for
+//! it, and after a compaction it is the new file's size.
 
 use super::error::JournalError;
-use super::format::{self, Header};
+use super::format::{self, HEADER_LEN, Header};
 use super::handle::{Journal, lock, state_from};
+use super::index::Index;
 use super::io::{Fs, fatal_io, new_salt};
 use super::{JOURNAL_FILE, TEMP_FILE, replay};
 use std::path::Path;
@@ -30,22 +40,39 @@ use std::path::Path;
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
 
 impl Journal {
-    /// Compacts when the file passes [`COMPACT_MIN_BYTES`] and twice its
-    /// size after the last compaction (so live state alone never triggers a
-    /// rewrite on every call). Returns whether it compacted.
+    /// Compacts when the file is larger than [`COMPACT_MIN_BYTES`] and
+    /// twice its live state (so live state alone never triggers a rewrite
+    /// on every call). Returns whether it compacted.
     pub fn compact_if_needed(&self) -> Result<bool, JournalError> {
+        let now = crate::time::now_unix();
         let due = {
-            let st = lock(&self.state);
-            st.file_len > COMPACT_MIN_BYTES.max(st.base_len.saturating_mul(2))
+            let mut st = lock(&self.state);
+            let file_len = st.file_len;
+            let over = |live: u64| file_len > COMPACT_MIN_BYTES.max(live.saturating_mul(2));
+            // The last measure is a lower bound only while nothing was
+            // appended since; re-measure whenever it says "due".
+            if over(st.live_len) {
+                let live = live_len(&st.index, now)?;
+                st.live_len = live;
+                over(live)
+            } else {
+                false
+            }
         };
         if due {
-            self.compact()?;
+            self.compact_as_of(now)?;
         }
         Ok(due)
     }
 
     /// Rewrites the journal as its live state now. Appenders wait meanwhile.
     pub fn compact(&self) -> Result<(), JournalError> {
+        self.compact_as_of(crate::time::now_unix())
+    }
+
+    /// [`Journal::compact`] with the clock reading `now` (what expiry
+    /// pruning compares against; tests step the clock with it).
+    pub fn compact_as_of(&self, now: i64) -> Result<(), JournalError> {
         let mut st = lock(&self.state);
         while st.flushing || !st.pending.is_empty() {
             st.compactor_waiting = true;
@@ -66,7 +93,7 @@ impl Journal {
         };
         let mut bytes = header.encode().to_vec();
         let mut seq = header.first_seq;
-        for record in st.index.live_records(crate::time::now_unix()) {
+        for record in st.index.live_records(now) {
             let payload = record.encode()?;
             format::encode_frame(&mut bytes, &header.salt, seq, &payload);
             seq = seq.saturating_add(1);
@@ -80,7 +107,7 @@ impl Journal {
             Err(e) => fatal_io("reopen after compaction", &self.path, &e),
         };
         *lock(&self.sink) = sink;
-        *st = state_from(index, &summary);
+        *st = state_from(index, &summary, summary.valid_len);
         // The compacted records took seqs from the old `next_seq` on, and
         // they are durable.
         self.durable_next
@@ -93,6 +120,20 @@ impl Journal {
         );
         Ok(())
     }
+}
+
+/// The size of the file a compaction at `now` would write for `index`.
+fn live_len(index: &Index, now: i64) -> Result<u64, JournalError> {
+    let mut len = HEADER_LEN;
+    for record in index.live_records(now) {
+        len = len.saturating_add(
+            record
+                .encode()?
+                .len()
+                .saturating_add(format::FRAME_OVERHEAD),
+        );
+    }
+    Ok(u64::try_from(len).unwrap_or(u64::MAX))
 }
 
 /// Installs `bytes` as `<dir>/journal` via the temp file, rename and

@@ -66,8 +66,9 @@ pub(super) struct State {
     pub index: Index,
     /// Bytes in the file, durable.
     pub file_len: u64,
-    /// File size right after the last compaction (or open), for the bound.
-    pub base_len: u64,
+    /// Bytes of the live state at its last measure (0: not measured since
+    /// open), for compaction's bound.
+    pub live_len: u64,
 }
 
 impl Journal {
@@ -91,7 +92,8 @@ impl Journal {
             None => (create_empty(fs.as_ref(), state_dir, &path)?, None),
             Some(bytes) => {
                 let (index, summary) = replay(&bytes)?;
-                (state_from(index, &summary), summary.torn_tail)
+                // The live state is measured when compaction first asks.
+                (state_from(index, &summary, 0), summary.torn_tail)
             }
         };
         if let Some((offset, bytes)) = recovered {
@@ -157,7 +159,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
+pub(super) fn state_from(index: Index, summary: &format::ScanSummary, live_len: u64) -> State {
     State {
         salt: summary.header.salt,
         next_seq: summary.next_seq,
@@ -169,7 +171,7 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary) -> State {
         compactor_waiting: false,
         index,
         file_len: summary.valid_len,
-        base_len: summary.valid_len,
+        live_len,
     }
 }
 
@@ -213,5 +215,5 @@ fn create_empty(fs: &dyn Fs, dir: &Path, path: &Path) -> Result<State, JournalEr
     super::compact::install(fs, dir, &bytes)?;
     log::info!("journal {} created", path.display());
     let (index, summary) = replay(&bytes)?;
-    Ok(state_from(index, &summary))
+    Ok(state_from(index, &summary, summary.valid_len))
 }

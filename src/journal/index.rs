@@ -11,6 +11,14 @@
 //!   intent is in flight the key is [`KeyState::InFlight`].
 //! - A consumed nonce is kept until its expiry has passed, and pruned only by
 //!   compaction (never during replay), so a restart never forgets one early.
+//!   What compaction forgets it also bounds: `nonces_pruned_before` is above
+//!   the expiry of every nonce ever pruned, never decreases, and survives
+//!   compaction, so a clock that steps back after a prune cannot make a
+//!   forgotten nonce look unconsumed ([`Index::may_have_forgotten`]).
+//! - A decision that is not `allowed` *stands* until a `DecisionLapsed`
+//!   for it: the same decision made again (every field but `at` equal) is
+//!   already in the live state. Standing decisions are live state (kept by
+//!   compaction, with the time each was first made).
 //! - An applied key outlives compaction only while it can come around
 //!   again. A signed op's key is its nonce: kept exactly as long as that
 //!   nonce is. A desired-state action's key is its process-unique op id,
@@ -25,9 +33,10 @@
 //!   succeeded `guest_destroy` outcome ends any provenance on its vmid.
 //! - `live_records` replays into an index equal to this one, minus nonces
 //!   expired at its `now`, applied keys that are not retained nonces, and
-//!   retry holds past their hour.
+//!   retry holds past their hour (and with `nonces_pruned_before` raised
+//!   above the nonces it dropped).
 
-use super::record::{OutcomeKind, Record};
+use super::record::{DecisionRecord, OutcomeKind, Record};
 use super::txn::Transactions;
 use std::collections::{BTreeMap, HashSet};
 
@@ -83,6 +92,12 @@ pub struct Index {
     /// The operational signer file's lines after the last rotation, and the
     /// rotation's nonce.
     pub signers: Option<(Vec<String>, String)>,
+    /// Decisions that stand (not `allowed`), keyed by the record with `at`
+    /// zero; the value is the `at` of the record that made it stand.
+    pub standing: BTreeMap<DecisionRecord, i64>,
+    /// Every consumed nonce compaction forgot expired before this (0: none
+    /// forgotten).
+    pub nonces_pruned_before: i64,
     /// Records replayed from the current file (after compaction, its records).
     pub records: u64,
 }
@@ -94,6 +109,18 @@ impl Index {
 
     pub fn is_queued(&self, nonce: &str) -> bool {
         self.queued.iter().any(|q| q.nonce == nonce)
+    }
+
+    /// Whether a blob expiring at `expires_at` may carry a nonce that was
+    /// consumed and then forgotten by compaction (stage 9 treats it as a
+    /// replay).
+    pub fn may_have_forgotten(&self, expires_at: i64) -> bool {
+        expires_at < self.nonces_pruned_before
+    }
+
+    /// When `record` (its `at` aside) started to stand, if it does.
+    pub fn standing_since(&self, record: &DecisionRecord) -> Option<i64> {
+        self.standing.get(&standing_key(record.clone()).0).copied()
     }
 
     pub fn key_state(&self, key: &str) -> KeyState {
@@ -164,8 +191,20 @@ impl Index {
                 self.queued.retain(|q| q.nonce != nonce);
                 self.consumed_nonces.insert(nonce, (expires_at, op_id));
             }
+            Record::Decision(d) => {
+                if d.decision != "allowed" {
+                    let (key, at) = standing_key(d);
+                    self.standing.entry(key).or_insert(at);
+                }
+            }
+            Record::DecisionLapsed(d) => {
+                self.standing.remove(&standing_key(d).0);
+            }
+            Record::NoncesPruned { expiring_before } => {
+                self.nonces_pruned_before = self.nonces_pruned_before.max(expiring_before);
+            }
             // Legacy provenance confers nothing (see `Record::Provenance`).
-            Record::Decision(_) | Record::Provenance { .. } => {}
+            Record::Provenance { .. } => {}
             txn @ (Record::TxnBegin { .. }
             | Record::TxnCreated { .. }
             | Record::TxnAbort { .. }
@@ -198,6 +237,7 @@ impl Index {
     /// are such a retained nonce.
     pub fn live_records(&self, now: i64) -> Vec<Record> {
         let mut out = Vec::new();
+        let mut pruned_before = self.nonces_pruned_before;
         for (nonce, (expires_at, op_id)) in &self.consumed_nonces {
             if *expires_at >= now {
                 out.push(Record::NonceConsumed {
@@ -205,7 +245,17 @@ impl Index {
                     expires_at: *expires_at,
                     op_id: op_id.clone(),
                 });
+            } else {
+                pruned_before = pruned_before.max(expires_at.saturating_add(1));
             }
+        }
+        if pruned_before > 0 {
+            out.insert(
+                0,
+                Record::NoncesPruned {
+                    expiring_before: pruned_before,
+                },
+            );
         }
         let retained = |k: &&String| {
             self.consumed_nonces
@@ -251,6 +301,21 @@ impl Index {
                 nonce: nonce.clone(),
             });
         }
+        out.extend(self.standing.iter().map(|(key, at)| {
+            let mut d = key.clone();
+            d.at = *at;
+            Record::Decision(d)
+        }));
         out
     }
 }
+
+/// The key of a standing decision (the record with `at` zero) and its `at`.
+pub fn standing_key(mut record: DecisionRecord) -> (DecisionRecord, i64) {
+    let at = record.at;
+    record.at = 0;
+    (record, at)
+}
+
+#[cfg(test)]
+mod tests;

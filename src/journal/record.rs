@@ -63,7 +63,8 @@ pub enum TxnEndKind {
 }
 
 /// The gate's decision on one action: the audit record of CONTRACT §8.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Ordered and hashable so the index can key standing decisions by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRecord {
     pub decision: String,
@@ -109,8 +110,12 @@ pub enum Record {
         expires_at: i64,
         op_id: String,
     },
-    /// A gate decision (audit).
+    /// A gate decision (audit). One that is not `allowed` *stands* from
+    /// this record on: a later pass making the same decision (every field
+    /// but `at` equal) journals nothing new until it lapses.
     Decision(DecisionRecord),
+    /// A standing decision that a pass no longer made (`at`: that pass).
+    DecisionLapsed(DecisionRecord),
     /// Legacy, vmid-keyed provenance. No release ever wrote one (nothing
     /// created guests before transactions existed); it still decodes so an
     /// old journal opens, and replay ignores it: it can never make a destroy
@@ -166,6 +171,10 @@ pub enum Record {
     /// Compaction's summary of an intent that succeeded: keeps its
     /// idempotency key applied without the intent's full history.
     KeyApplied { idempotency_key: String },
+    /// Compaction forgot consumed nonces: every one it forgot expires
+    /// before `expiring_before` (Unix seconds), so a blob that does may be
+    /// a replay and is refused as one, whatever the clock says later.
+    NoncesPruned { expiring_before: i64 },
 }
 
 /// The wire form's first bytes, before the tag.

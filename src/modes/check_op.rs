@@ -20,8 +20,7 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         Ok(i) => i,
         Err(e) => return super::journal_exit(&e),
     };
-    let consumed = |nonce: &str| index.is_nonce_consumed(nonce);
-    match verify_files(ctx, blob, sig, &consumed) {
+    match verify_files(ctx, blob, sig, &index) {
         Ok(Ok(op)) => {
             print_verdict(ctx, &valid_doc(&op));
             crate::exit::OK
@@ -41,7 +40,7 @@ pub(super) fn verify_files(
     ctx: &Context,
     blob: &Path,
     sig: &Path,
-    consumed: &dyn Fn(&str) -> bool,
+    index: &crate::journal::Index,
 ) -> Result<Result<VerifiedOp, Value>, u8> {
     let signers = match Signers::load(&ctx.config.authz) {
         Ok(s) => s,
@@ -57,8 +56,7 @@ pub(super) fn verify_files(
             return Ok(Err(unreadable()));
         }
     };
-    let policy = crate::reconcile::signed::policy(&ctx.config, crate::time::now_unix());
-    match authz::verify_detailed(&signers, &policy, &blob_bytes, &sig_bytes, consumed) {
+    match crate::reconcile::signed::verify(&signers, &ctx.config, index, &blob_bytes, &sig_bytes) {
         Ok(op) => Ok(Ok(op)),
         Err(rejected) => {
             log::info!("op rejected: {}", rejected.rejection);

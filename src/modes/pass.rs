@@ -16,16 +16,19 @@ pub fn run(ctx: &Context, kind: Kind) -> u8 {
         Err(code) => return code,
     };
     // A block set by the hub (and remembered by the daemon) holds for
-    // one-shot passes too: no mutation until the hub clears it.
-    let blocked = crate::daemon::hub_blocked(&ctx.config.state_dir);
-    if blocked {
+    // one-shot passes too: no mutation until the hub clears it. Read again
+    // before each mutation, so a block the daemon records meanwhile stops
+    // this pass's lanes too.
+    let state_dir = ctx.config.state_dir.clone();
+    let blocked = move || crate::daemon::hub_blocked(&state_dir);
+    if blocked() {
         log::warn!("the hub has blocked this host: no mutation this pass");
     }
     let mut tick = || {};
     let inputs = PassInputs {
         config: &ctx.config,
         client: &client,
-        blocked,
+        blocked: &blocked,
         tick: &mut tick,
     };
     let output = match kind {

@@ -21,7 +21,7 @@ pub fn run(ctx: &Context) -> u8 {
     let inputs = PassInputs {
         config: &ctx.config,
         client: &client,
-        blocked: false,
+        blocked: &|| false,
         tick: &mut tick,
     };
     let output = match engine::run_pass(inputs, JournalView::Read(Box::new(index))) {

@@ -6,21 +6,23 @@
 //!
 //! A failed action stops its guest's lane: later actions on that guest are
 //! reported `skipped` (the guest's state is uncertain; the next pass
-//! re-plans). Other guests' lanes go on.
+//! re-plans). Other guests' lanes go on. An action refused when its turn
+//! came (hub block, signature no longer valid) changed nothing: its row is
+//! `refused`/`skipped` and the lane goes on.
 //!
 //! A creation (`create` and the `set_config`/`start` planned with it) is
 //! one lane unit run by `txn` as a transaction; a transaction recovery left
 //! open runs first in its guest's lane. Rows a transaction adds (its
 //! compensating rollback) follow its own rows.
 
-use super::action::{ActionOp, Source};
+use super::action::{Action, ActionOp, Source};
 use super::actual::ActualState;
-use super::execute::{self, ExecEnv, Executed};
+use super::execute::{self, ExecEnv, Executed, Execution};
 use super::gate::{self, Decision};
 use super::lanes::{self, JobOutcome, Step};
 use super::report::{self, ActionEntry, Outcome};
 use super::txn::{self, Continuation, TxnContext};
-use crate::authz::OpClass;
+use crate::authz::{OpClass, VerifiedOp};
 use crate::journal::{DecisionRecord, JournalError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +38,14 @@ fn new_op_id(vmid: u32) -> String {
         crate::time::now_unix(),
         std::process::id()
     )
+}
+
+/// What the lanes made of a pass's decisions: one report row per decision
+/// (in decision order), and the operator's lines for refusals at the
+/// moment of running.
+pub(super) struct Dispatched {
+    pub entries: Vec<ActionEntry>,
+    pub errors: Vec<String>,
 }
 
 /// What a pass runs in lanes besides the gate's allowed actions: the
@@ -67,13 +77,13 @@ impl Unit {
 }
 
 enum UnitDone {
-    Action(usize, Box<gate::Allowed>, Result<Executed, JournalError>),
+    Action(usize, Box<gate::Allowed>, Result<Execution, JournalError>),
     Rows(Result<Vec<txn::Row>, JournalError>),
 }
 
 /// Groups the allowed decisions into lane units: a `create` opens a
 /// creation unit, and the desired-state `set_config`/`start` right after it
-/// on the same guest join it.
+/// on the same guest join it. Rows of the other decisions go to `slots`.
 fn units(
     decisions: Vec<Decision>,
     continuations: Vec<Continuation>,
@@ -120,7 +130,7 @@ pub(super) fn execute_allowed(
     env: ExecEnv<'_>,
     max_parallel: usize,
     tick: &mut dyn FnMut(),
-) -> Result<Vec<ActionEntry>, JournalError> {
+) -> Result<Dispatched, JournalError> {
     let mut slots: Vec<Vec<ActionEntry>> = Vec::new();
     let lanes_in = units(decisions, work.continuations, &mut slots);
     let ctx = work.txn;
@@ -135,13 +145,9 @@ pub(super) fn execute_allowed(
             Unit::Continue(c) => UnitDone::Rows(txn::run_continuation(&env, ctx, c)),
         };
         let failed = match &done {
-            UnitDone::Action(_, _, r) => !matches!(
-                r,
-                Ok(Executed {
-                    succeeded: true,
-                    ..
-                })
-            ),
+            UnitDone::Action(_, _, Ok(Execution::Ran(Executed { succeeded, .. }))) => !succeeded,
+            UnitDone::Action(_, _, Ok(Execution::NotStarted { .. })) => false,
+            UnitDone::Action(_, _, Err(_)) => true,
             UnitDone::Rows(r) => r.as_ref().map_or(true, |rows| {
                 rows.iter().any(|r| r.entry.outcome == Outcome::Failed)
             }),
@@ -156,6 +162,7 @@ pub(super) fn execute_allowed(
     let reports =
         lanes::run_pass_with_tick(jobs, max_parallel, &exec, Duration::from_secs(1), tick);
     let mut journal_error = None;
+    let mut errors = Vec::new();
     let mut unslotted = Vec::new();
     for lane in reports {
         for outcome in lane.outcomes {
@@ -163,13 +170,20 @@ pub(super) fn execute_allowed(
                 JobOutcome::Ran(done) => done,
                 JobOutcome::LaneStopped(unit) => {
                     for (i, a) in unit.allowed() {
-                        put(&mut slots, i, skipped(a, String::new()));
+                        let e = action_entry(a, Ok(ran(false, "")), &mut errors, &mut None);
+                        put(&mut slots, i, e);
                     }
                     continue;
                 }
                 JobOutcome::NoWorker(unit) => {
                     for (i, a) in unit.allowed() {
-                        put(&mut slots, i, skipped(a, "no worker thread".into()));
+                        let e = action_entry(
+                            a,
+                            Ok(ran(false, "no worker thread")),
+                            &mut errors,
+                            &mut None,
+                        );
+                        put(&mut slots, i, e);
                     }
                     continue;
                 }
@@ -177,7 +191,7 @@ pub(super) fn execute_allowed(
             };
             match done {
                 UnitDone::Action(i, allowed, result) => {
-                    let e = action_entry(*allowed, result, &mut journal_error);
+                    let e = action_entry(*allowed, result, &mut errors, &mut journal_error);
                     put(&mut slots, i, e);
                 }
                 UnitDone::Rows(Ok(rows)) => {
@@ -201,10 +215,13 @@ pub(super) fn execute_allowed(
     if let Some(err) = journal_error {
         return Err(err);
     }
-    Ok(unslotted
-        .into_iter()
-        .chain(slots.into_iter().flatten())
-        .collect())
+    Ok(Dispatched {
+        entries: unslotted
+            .into_iter()
+            .chain(slots.into_iter().flatten())
+            .collect(),
+        errors,
+    })
 }
 
 fn put(slots: &mut [Vec<ActionEntry>], i: usize, e: ActionEntry) {
@@ -213,45 +230,48 @@ fn put(slots: &mut [Vec<ActionEntry>], i: usize, e: ActionEntry) {
     }
 }
 
-/// The report row of a unit that did not run: skipped (an earlier action
-/// on this guest failed) or failed (`detail` says why).
-fn skipped(allowed: gate::Allowed, detail: String) -> ActionEntry {
-    action_entry(
-        allowed,
-        Ok(Executed {
-            succeeded: false,
-            detail,
-        }),
-        &mut None,
-    )
-}
-
-fn action_entry(
+/// The report row of one executed (or skipped) allowed action.
+pub(super) fn action_entry(
     allowed: gate::Allowed,
-    result: Result<Executed, JournalError>,
+    result: Result<Execution, JournalError>,
+    errors: &mut Vec<String>,
     journal_error: &mut Option<JournalError>,
 ) -> ActionEntry {
     let d = Decision::Allowed(allowed);
     match result {
-        Ok(Executed {
+        Ok(Execution::Ran(Executed {
             succeeded: true,
             detail,
-        }) => entry(&d, Outcome::Succeeded, Some(detail)),
-        Ok(Executed {
+        })) => entry(&d, Outcome::Succeeded, Some(detail)),
+        Ok(Execution::Ran(Executed {
             succeeded: false,
             detail,
-        }) if detail.is_empty() => entry(
+        })) if detail.is_empty() => entry(
             &d,
             Outcome::Skipped,
             Some("an earlier action on this guest failed".into()),
         ),
-        Ok(Executed { detail, .. }) => entry(&d, Outcome::Failed, Some(detail)),
+        Ok(Execution::Ran(Executed { detail, .. })) => entry(&d, Outcome::Failed, Some(detail)),
+        Ok(Execution::NotStarted { reason, error }) => {
+            errors.extend(error);
+            let mut e = entry(&d, Outcome::Skipped, None);
+            e.decision = report::Decision::Refused;
+            e.reason = Some(format!("{reason} (when its turn came; not started)"));
+            e
+        }
         Err(err) => {
             let e = entry(&d, Outcome::Failed, Some(format!("journal: {err}")));
             journal_error.get_or_insert(err);
             e
         }
     }
+}
+
+fn ran(succeeded: bool, detail: &str) -> Execution {
+    Execution::Ran(Executed {
+        succeeded,
+        detail: detail.to_string(),
+    })
 }
 
 pub(super) fn class_str(c: OpClass) -> &'static str {
@@ -302,6 +322,28 @@ pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
             }
             _ => d.reason(),
         },
+        nonce: op.map(|o| o.nonce().to_string()),
+        at: now,
+    }
+}
+
+/// The audit record of `action` refused with `code` when its turn came.
+pub(super) fn refusal_record(
+    action: &Action,
+    class: OpClass,
+    op: Option<&VerifiedOp>,
+    code: &str,
+    now: i64,
+) -> DecisionRecord {
+    DecisionRecord {
+        decision: "refused".into(),
+        op: action.op.name().into(),
+        class: class_str(class).into(),
+        vmid: (action.vmid != 0).then_some(action.vmid),
+        source: action.source.as_str().into(),
+        signer: op.map(|o| o.signer().to_string()),
+        role: op.map(|o| o.role().to_string()),
+        reason: code.to_string(),
         nonce: op.map(|o| o.nonce().to_string()),
         at: now,
     }

@@ -1,38 +1,62 @@
 //! `reconcile::engine`: one pass (DESIGN §2a).
 //!
 //! ```text
-//! recover → read actual → read desired → plan (+ creations within bounds)
-//!         → verify queued signed ops → gate every action (audit)
-//!         → lanes: open transactions first, then allowed actions → report
+//! recover → read desired and actual state
+//!   → rotation barrier: queued key_rotations verified, gated (audit) and run
+//!     one at a time, in arrival order
+//!   → plan (+ creations within the provisioning bounds); verify the rest of
+//!     the queue against the signer files as the rotations left them; gate
+//!     every action (audit)
+//!   → lanes: open transactions first (recovery's continuations), then the
+//!     allowed actions (each signed op verified again as it starts; each
+//!     creation one transaction)
+//!   → lapse decisions no longer made; record the generation; compact → report
 //! ```
 //!
 //! Owns: the order of those steps and the pass report.
 //! Trusts: the modules it calls, each for its own part.
 //!
+//! The rotation barrier (CONTRACT §4, "a key_rotation takes effect for
+//! every op that runs after it commits, in the same pass included"): every
+//! queued `key_rotation` runs before anything else of the pass is even
+//! verified, alone (one lane), each one verified again at its turn against
+//! the files the previous one left. Everything else — ops queued before a
+//! rotation as well as behind it — is verified only after the last
+//! rotation committed, so a key a rotation removed can never run anything
+//! afterwards. (Verifying ops queued before a rotation against the new
+//! files is the stricter reading; a revoked key's op then waits as
+//! `unknown_signer` until it expires.) Each op is verified once more at the
+//! moment it runs (`verify_now`), so an op that expired while it waited for
+//! its lane is `expired`.
+//!
 //! A `Plan` pass runs the same steps on a read-only journal index and stops
-//! before execution: it changes nothing and consumes no nonce. An `Execute`
-//! pass holds the state lock (the caller's open journal) from recovery to
-//! report. Every mutation happens in a lane, after the gate, under the
-//! write-ahead protocol of `execute`.
+//! before execution: it changes nothing and consumes no nonce (rotations
+//! are not applied, so it shows the queue against the files as they are).
+//! An `Execute` pass holds the state lock (the caller's open journal) from
+//! recovery to report. Every mutation happens in a lane, after the gate,
+//! under the write-ahead protocol of `execute`.
 
-use super::action::{Action, Source};
+use super::action::Action;
 use super::actual::{self, ActualState};
+use super::audit::PassAudit;
+use super::candidates::{self, Candidate};
 use super::classify::AgentContext;
 use super::desired::{DesiredState, Provider};
-use super::dispatch::{LaneWork, class_str, decision_record, entry, execute_allowed};
+use super::dispatch::{LaneWork, decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
-use super::gate::{self, GateContext};
+use super::gate::{self, Decision, GateContext};
 use super::pending::{self, PendingItem};
-use super::plan::{self, ActualGuest};
+use super::plan::ActualGuest;
 use super::provision;
-use super::recover;
+use super::recover::{self, Recovery};
 use super::report::{Outcome, PassReport};
-use super::signed::{self, SignedJob};
-use super::txn::TxnContext;
+use super::signed;
+use super::txn::{Continuation, TxnContext};
 use crate::authz::Signers;
 use crate::config::Config;
-use crate::journal::{DecisionRecord, Index, Journal, JournalError, Record};
+use crate::journal::{Index, Journal, JournalError, QueuedOp, Record};
 use crate::proxmox::Client;
+use std::collections::BTreeSet;
 
 /// At most this many guests execute at once, so a host with hundreds of
 /// guests does not open hundreds of PVE connections in one pass.
@@ -46,12 +70,32 @@ pub enum JournalView<'a> {
     Read(Box<Index>),
 }
 
+impl JournalView<'_> {
+    fn writer(&self) -> Option<&Journal> {
+        match self {
+            JournalView::Write(j) => Some(j),
+            JournalView::Read(_) => None,
+        }
+    }
+
+    /// Runs `f` on the index as it is now (a mutating pass's changes
+    /// included).
+    fn with_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        match self {
+            JournalView::Write(j) => j.with_index(f),
+            JournalView::Read(i) => f(i),
+        }
+    }
+}
+
 /// What the caller asks of a pass.
 pub struct PassInputs<'a> {
     pub config: &'a Config,
     pub client: &'a Client,
-    /// The hub said `blocked: true`: refuse every mutation.
-    pub blocked: bool,
+    /// Whether the hub says `blocked: true` now. Read by the gate and by
+    /// every lane before each mutation, so a block that arrives during a
+    /// long pass stops every mutation not yet started.
+    pub blocked: &'a (dyn Fn() -> bool + Sync),
     /// Called while lanes work (the systemd watchdog).
     pub tick: &'a mut dyn FnMut(),
 }
@@ -85,33 +129,18 @@ pub fn run_pass_with_lanes(
     max_parallel: usize,
 ) -> Result<PassOutput, JournalError> {
     let config = inputs.config;
-    let writer = match &journal {
-        JournalView::Write(j) => Some(*j),
-        JournalView::Read(_) => None,
-    };
+    let writer = journal.writer();
     let mut report = PassReport::default();
-    let mut rec = recover::Recovery::default();
-    if let Some(j) = writer {
-        rec = recover::recover(j, inputs.client)?;
-        report.recovery = rec.counts;
-        report.errors.append(&mut rec.notes);
-    }
-    let index = match &journal {
-        JournalView::Write(j) => j.index(),
-        JournalView::Read(i) => Index::clone(i),
-    };
-    let provider = Provider::from_config(config);
-    let resolution = match writer {
-        Some(_) => provider.resolve(&config.state_dir, index.last_generation),
-        None => provider.resolve_read_only(&config.state_dir, index.last_generation),
-    };
-    report.errors.extend(
-        resolution
-            .errors
-            .iter()
-            .map(|e| format!("desired state rejected: {e}")),
-    );
-    let desired = resolution.in_force;
+    // 1. Recover what a previous run left in flight; open transactions
+    //    come back as continuations for their lanes.
+    let Recovery {
+        busy_vmids: mut busy,
+        continuations,
+        ..
+    } = recover_step(writer, inputs.client, &mut report)?;
+    // 2. Read the desired and the actual state.
+    let last_generation = journal.with_index(|i| i.last_generation);
+    let desired = read_desired(config, writer, last_generation, &mut report);
     report.generation = desired.as_ref().map(DesiredState::generation);
     let actual = match actual::read(inputs.client, desired.as_ref()) {
         Ok(a) => a,
@@ -119,83 +148,49 @@ pub fn run_pass_with_lanes(
             report
                 .errors
                 .push(format!("cannot read guests from Proxmox: {e}"));
-            let generation_applied = index.last_generation;
             return Ok(PassOutput {
                 report,
                 pending: Vec::new(),
                 guests: Vec::new(),
-                generation_applied,
+                generation_applied: last_generation,
                 actual_read: false,
             });
         }
     };
-    let signers = Signers::load(&config.authz).unwrap_or_else(|e| {
-        report.errors.push(format!(
-            "signer files unusable, no signature can verify: {e}"
-        ));
-        Signers::default()
-    });
-    let now = crate::time::now_unix();
-    let candidates = gather(
-        &mut report,
-        desired.as_ref(),
-        &actual,
-        &rec.busy_vmids,
-        &index,
-        &signers,
-        (config, inputs.client),
-        now,
-        writer,
-    )?;
-    let ctx = GateContext {
-        host_id: &config.host_id,
+    let audit = PassAudit::new(writer);
+    let mut pass = Pass {
+        config,
+        client: inputs.client,
         blocked: inputs.blocked,
+        tick: inputs.tick,
+        journal: &journal,
+        audit: &audit,
+        actual: &actual,
+        report,
     };
-    let mut decisions = Vec::new();
-    for (action, op) in candidates {
-        // Planned and signed actions belong to no agent transaction, so no
-        // provenance can apply to them (only `txn` rolls back its own guest).
-        let decision = gate::decide(action, op, AgentContext { transaction: None }, None, &ctx);
-        super::audit::record(writer, decision_record(&decision, now))?;
-        decisions.push(decision);
-    }
-    let pending = pending::items(&decisions, &config.host_id, now);
-    let lane_work = LaneWork {
-        continuations: rec.continuations,
-        txn: TxnContext {
-            blocked: inputs.blocked,
-            generation: report.generation.unwrap_or_default(),
-        },
-    };
-    let entries = match writer {
-        Some(j) => execute_allowed(
-            decisions,
-            lane_work,
-            &actual,
-            ExecEnv {
-                client: inputs.client,
-                journal: j,
-                config,
-            },
-            max_parallel,
-            inputs.tick,
-        )?,
-        None => decisions
-            .iter()
-            .map(|d| entry(d, Outcome::Planned, None))
+    // 3. The rotation barrier: key_rotations first, alone, in queue order.
+    let rotations = pass.verify_queue(signed::is_before_barrier)?;
+    let decisions = pass.gate(
+        rotations
+            .into_iter()
+            .map(|j| (j.action, Some(j.op)))
             .collect(),
-    };
-    report.actions.extend(entries);
-    let mut generation_applied = index.last_generation;
-    if let (Some(j), Some(doc)) = (writer, &desired) {
-        if index.last_generation.is_none_or(|g| doc.generation() > g) {
-            j.append(Record::GenerationApplied {
-                generation: doc.generation(),
-            })?;
-        }
-        generation_applied = Some(doc.generation());
-        j.compact_if_needed()?;
-    }
+    )?;
+    pass.execute(decisions, Vec::new(), 1)?;
+    // 4. Everything else, verified against the files the rotations left.
+    let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual);
+    let planned = pass.provision(planned, desired.as_ref(), &mut busy);
+    let jobs = pass.verify_queue(|q| !signed::is_before_barrier(q))?;
+    let offered = candidates::pair(&mut pass.report, planned, jobs, &busy, &config.host_id);
+    let decisions = pass.gate(offered)?;
+    let now = crate::time::now_unix();
+    let pending = pending::items(&decisions, &config.host_id, now);
+    // 5. Execute what is allowed, in lanes.
+    pass.execute(decisions, continuations, max_parallel)?;
+    // 6. Close the pass.
+    let report = pass.report;
+    audit.finish(crate::time::now_unix())?;
+    let generation_applied = finish_journal(writer, desired.as_ref(), last_generation)?;
     Ok(PassOutput {
         report,
         pending,
@@ -205,142 +200,198 @@ pub fn run_pass_with_lanes(
     })
 }
 
-/// Plans desired-state actions, verifies queued signed ops, and pairs each
-/// action with the signed op (if any) offered for it.
-#[allow(clippy::too_many_arguments)]
-fn gather(
-    report: &mut PassReport,
-    desired: Option<&DesiredState>,
-    actual: &ActualState,
-    busy: &std::collections::BTreeSet<u32>,
-    index: &Index,
-    signers: &Signers,
-    (config, client): (&Config, &Client),
-    now: i64,
-    writer: Option<&Journal>,
-) -> Result<Vec<(Action, Option<crate::authz::VerifiedOp>)>, JournalError> {
-    let mut planned = Vec::new();
-    if let Some(doc) = desired {
-        for (vmid, why) in &actual.unreadable {
-            report
-                .errors
-                .push(format!("guest {vmid}: config unreadable ({why}); skipped"));
-        }
-        let readable: Vec<_> = doc
-            .guests()
-            .iter()
-            .filter(|g| !actual.unreadable.iter().any(|(v, _)| *v == g.vmid))
-            .cloned()
-            .collect();
-        let doc = DesiredState::new(doc.generation(), readable).unwrap_or_else(|_| doc.clone());
-        let p = plan::plan(&doc, &actual.managed);
-        report.add_plan_lists(&p);
-        report.unmanaged = actual
-            .resources
-            .keys()
-            .copied()
-            .filter(|v| doc.guest(*v).is_none())
-            .collect();
-        planned = p.actions;
-        let creations = provision::select(&doc, actual, index, config, client, now);
-        report.missing.retain(|v| !creations.creating.contains(v));
-        report.actions.extend(creations.held);
-        report.errors.extend(creations.errors);
-        planned.extend(creations.actions);
-    } else {
-        report.unmanaged = actual.resources.keys().copied().collect();
-    }
-    let in_txn = |vmid: u32| index.transactions.open_on(vmid).is_some();
-    planned.retain(|a| {
-        if busy.contains(&a.vmid) {
-            report.errors.push(format!(
-                "guest {}: an earlier operation is still in flight; {} not planned this pass",
-                a.vmid,
-                a.op.name()
-            ));
-            return false;
-        }
-        // An open transaction (resumed or rolled back in this pass's lane)
-        // owns its guest: nothing else is planned for it.
-        !in_txn(a.vmid)
-    });
-    let policy = signed::policy(config, now);
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    let (jobs, rejections) = signed::verify_queue(signers, &policy, &index.queued, &consumed);
-    for r in rejections {
-        record_rejection(report, writer, &r, now)?;
-    }
-    let mut out: Vec<(Action, Option<crate::authz::VerifiedOp>)> = Vec::new();
-    let mut jobs: Vec<SignedJob> = jobs;
-    for action in planned {
-        // A desired-state destructive delta runs only when a signed op binds
-        // to exactly it; that op then stands for the action (source: job).
-        let bound = jobs
-            .iter()
-            .position(|j| gate::binds(&j.op, &action, &config.host_id));
-        if bound.is_some() {
-            continue;
-        }
-        out.push((action, None));
-    }
-    jobs.retain(|j| {
-        let keep = !busy.contains(&j.action.vmid) && !in_txn(j.action.vmid);
-        if !keep {
-            report.errors.push(format!(
-                "guest {}: signed {} waits for an in-flight operation",
-                j.action.vmid,
-                j.op.op_name()
-            ));
-        }
-        keep
-    });
-    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.op))));
-    Ok(out)
+/// The state one pass's steps share.
+struct Pass<'p, 'a> {
+    config: &'a Config,
+    client: &'a Client,
+    blocked: &'a (dyn Fn() -> bool + Sync),
+    tick: &'a mut dyn FnMut(),
+    journal: &'p JournalView<'a>,
+    audit: &'p PassAudit<'a>,
+    actual: &'p ActualState,
+    report: PassReport,
 }
 
-fn record_rejection(
-    report: &mut PassReport,
+impl Pass<'_, '_> {
+    /// Verifies the queued ops `which` selects against the signer files as
+    /// they are now; settles the rejected ones (audit, dequeue if terminal).
+    fn verify_queue(
+        &mut self,
+        which: impl Fn(&QueuedOp) -> bool,
+    ) -> Result<Vec<signed::SignedJob>, JournalError> {
+        let queue: Vec<QueuedOp> = self
+            .journal
+            .with_index(|i| i.queued.iter().filter(|q| which(q)).cloned().collect());
+        if queue.is_empty() {
+            return Ok(Vec::new());
+        }
+        let signers = Signers::load(&self.config.authz).unwrap_or_else(|e| {
+            let line = format!("signer files unusable, no signature can verify: {e}");
+            if !self.report.errors.contains(&line) {
+                self.report.errors.push(line);
+            }
+            Signers::default()
+        });
+        let (jobs, rejections) = self
+            .journal
+            .with_index(|index| signed::verify_queue(&signers, self.config, index, &queue));
+        let now = crate::time::now_unix();
+        for r in rejections {
+            let line = signed::settle_rejection(self.audit, self.journal.writer(), &r, None, now)?;
+            self.report.errors.push(line);
+        }
+        Ok(jobs)
+    }
+
+    /// Adds this pass's creations (within the config's provisioning
+    /// bounds) to `planned`. A guest an open transaction owns gets nothing
+    /// else this pass (its continuation runs first in its lane): its planned
+    /// actions are left out, and its signed ops wait (`busy`).
+    fn provision(
+        &mut self,
+        mut planned: Vec<Action>,
+        desired: Option<&DesiredState>,
+        busy: &mut BTreeSet<u32>,
+    ) -> Vec<Action> {
+        let transactions = self.journal.with_index(|i| i.transactions.clone());
+        let owned: BTreeSet<u32> = transactions.open.values().map(|t| t.vmid).collect();
+        planned.retain(|a| !owned.contains(&a.vmid));
+        busy.extend(owned);
+        let Some(doc) = desired else {
+            return planned;
+        };
+        let now = crate::time::now_unix();
+        let creations = provision::select(
+            doc,
+            self.actual,
+            &transactions,
+            self.config,
+            self.client,
+            now,
+        );
+        self.report
+            .missing
+            .retain(|v| !creations.creating.contains(v));
+        self.report.actions.extend(creations.held);
+        self.report.errors.extend(creations.errors);
+        planned.extend(creations.actions);
+        planned
+    }
+
+    /// Gates each candidate and audits the decision.
+    fn gate(&mut self, candidates: Vec<Candidate>) -> Result<Vec<Decision>, JournalError> {
+        let ctx = GateContext {
+            host_id: &self.config.host_id,
+            blocked: (self.blocked)(),
+        };
+        let now = crate::time::now_unix();
+        let mut decisions = Vec::new();
+        for (action, op) in candidates {
+            // Planned and signed actions belong to no agent transaction, so
+            // no provenance can apply to them (only `txn` rolls back its own
+            // guest).
+            let decision = gate::decide(action, op, AgentContext { transaction: None }, None, &ctx);
+            self.audit.record(decision_record(&decision, now))?;
+            decisions.push(decision);
+        }
+        Ok(decisions)
+    }
+
+    /// Runs the allowed decisions in lanes, after the `continuations` of
+    /// open transactions (a mutating pass), or reports them as planned;
+    /// appends their rows to the report.
+    fn execute(
+        &mut self,
+        decisions: Vec<Decision>,
+        continuations: Vec<Continuation>,
+        lanes: usize,
+    ) -> Result<(), JournalError> {
+        if decisions.is_empty() && continuations.is_empty() {
+            return Ok(());
+        }
+        let Some(journal) = self.journal.writer() else {
+            self.report
+                .actions
+                .extend(decisions.iter().map(|d| entry(d, Outcome::Planned, None)));
+            return Ok(());
+        };
+        let env = ExecEnv {
+            client: self.client,
+            journal,
+            config: self.config,
+            audit: self.audit,
+            blocked: self.blocked,
+        };
+        let work = LaneWork {
+            continuations,
+            txn: TxnContext {
+                generation: self.report.generation.unwrap_or_default(),
+            },
+        };
+        let done = execute_allowed(decisions, work, self.actual, env, lanes, self.tick)?;
+        self.report.actions.extend(done.entries);
+        self.report.errors.extend(done.errors);
+        Ok(())
+    }
+}
+
+/// Recovery (mutating passes only): its counts and notes go to the report;
+/// returns the guests whose earlier operation is still in flight and the
+/// open transactions to resume or roll back.
+fn recover_step(
     writer: Option<&Journal>,
-    r: &signed::QueueRejection,
-    now: i64,
-) -> Result<(), JournalError> {
-    let code = r.rejected.code();
-    let facts = r.rejected.op.as_deref();
-    let vmid = facts.and_then(|f| f.guest_id.parse().ok());
-    let signer = r.rejected.signer.as_ref();
-    super::audit::record(
-        writer,
-        DecisionRecord {
-            decision: "refused".into(),
-            op: facts.map_or_else(|| "unknown".into(), |f| f.op.clone()),
-            class: facts
-                .map_or("destructive", |f| class_str(crate::authz::op_class(&f.op)))
-                .into(),
-            vmid,
-            source: Source::Job.as_str().into(),
-            signer: signer.map(|s| s.signer.clone()),
-            role: signer.map(|s| s.role.to_string()),
-            reason: code.to_string(),
-            nonce: Some(r.nonce.clone()),
-            at: now,
-        },
-    )?;
-    if r.is_terminal() {
-        report.errors.push(format!(
-            "queued signed op (nonce {}) rejected: {code}; removed from the queue",
-            r.nonce
-        ));
-        if let Some(j) = writer {
-            j.append(Record::OpDequeued {
-                nonce: r.nonce.clone(),
-                reason: code.to_string(),
+    client: &Client,
+    report: &mut PassReport,
+) -> Result<Recovery, JournalError> {
+    let Some(j) = writer else {
+        return Ok(Recovery::default());
+    };
+    let mut rec = recover::recover(j, client)?;
+    report.recovery = rec.counts;
+    report.errors.append(&mut rec.notes);
+    Ok(rec)
+}
+
+/// The desired state in force; a rejected document is reported.
+fn read_desired(
+    config: &Config,
+    writer: Option<&Journal>,
+    last_generation: Option<u64>,
+    report: &mut PassReport,
+) -> Option<DesiredState> {
+    let provider = Provider::from_config(config);
+    let resolution = match writer {
+        Some(_) => provider.resolve(&config.state_dir, last_generation),
+        None => provider.resolve_read_only(&config.state_dir, last_generation),
+    };
+    report.errors.extend(
+        resolution
+            .errors
+            .iter()
+            .map(|e| format!("desired state rejected: {e}")),
+    );
+    resolution.in_force
+}
+
+/// Records a newer generation and compacts the journal when it has grown
+/// past its bound. Returns the generation applied.
+fn finish_journal(
+    writer: Option<&Journal>,
+    desired: Option<&DesiredState>,
+    last_generation: Option<u64>,
+) -> Result<Option<u64>, JournalError> {
+    let mut applied = last_generation;
+    let Some(j) = writer else {
+        return Ok(applied);
+    };
+    if let Some(doc) = desired {
+        if applied.is_none_or(|g| doc.generation() > g) {
+            j.append(Record::GenerationApplied {
+                generation: doc.generation(),
             })?;
         }
-    } else {
-        report.errors.push(format!(
-            "queued signed op (nonce {}) not yet acceptable: {code}; kept queued",
-            r.nonce
-        ));
+        applied = Some(doc.generation());
     }
-    Ok(())
+    j.compact_if_needed()?;
+    Ok(applied)
 }

@@ -7,20 +7,28 @@
 //! Protocol for every mutation, each step durable before the next:
 //!
 //! ```text
-//! Intent ─→ [NonceConsumed, signed ops only] ─→ PVE call ─→ TaskStarted(upid)
-//!        ─→ wait for the task ─→ Outcome
+//! [hub block?] ─→ Intent ─→ [signed ops: verify now ─→ NonceConsumed] ─→ PVE call
+//!              ─→ TaskStarted(upid) ─→ wait for the task ─→ Outcome
 //! ```
 //!
-//! The intent comes first so that a crash at any later instant leaves an
-//! in-flight record for recovery. The nonce is consumed after the intent and
-//! before the call: a crash between the two leaves the op unexecuted *and*
-//! unconsumed (still queued), so it runs once on the next pass; a crash after
-//! consumption never runs it again. PVE calls that mutate are never retried
-//! here; a failed benign action is re-planned by the next pass, a failed
-//! signed op is terminal for that signature.
+//! Before anything is journaled, the lane checks the hub's `blocked` flag
+//! as it is now: a block that arrives during a long pass stops every
+//! mutation not yet started (CONTRACT §7). The intent comes next so that a
+//! crash at any later instant leaves an in-flight record for recovery.
+//! A signed op is then verified again against the signer files and the
+//! clock of this instant (`verify_now`), the last step before its nonce is
+//! consumed; a refusal closes the intent as not started and consumes
+//! nothing. The nonce is consumed before the call: a crash between the
+//! intent and the consumption leaves the op unexecuted *and* unconsumed
+//! (still queued), so it is verified and runs once on the next pass; a
+//! crash after consumption never runs it again. PVE calls that mutate are
+//! never retried here; a failed benign action is re-planned by the next
+//! pass, a failed signed op is terminal for that signature.
 
 use super::action::ActionOp;
-use super::gate::Allowed;
+use super::audit::PassAudit;
+use super::gate::{Allowed, RefusalReason};
+use super::verify_now::{self, NotNow, VerifiedNow};
 use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, OutcomeKind, Record};
@@ -55,11 +63,29 @@ impl Executed {
     }
 }
 
+/// What became of an allowed action when its turn came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// It ran (or its PVE call failed); the outcome is journaled.
+    Ran(Executed),
+    /// It was not started: nothing went to PVE, no nonce was consumed. The
+    /// refusal is audited (`reason`: its code); `error` is the operator's
+    /// line for the pass report, if any.
+    NotStarted {
+        reason: String,
+        error: Option<String>,
+    },
+}
+
 /// What an executor needs besides the action.
 pub struct ExecEnv<'a> {
     pub client: &'a Client,
     pub journal: &'a Journal,
     pub config: &'a Config,
+    /// The pass's audit (a refusal at the moment of running is a decision).
+    pub audit: &'a PassAudit<'a>,
+    /// The hub's `blocked` flag as it is now (read before each mutation).
+    pub blocked: &'a (dyn Fn() -> bool + Sync),
 }
 
 /// Executes `allowed` on `target` (None only for host-scoped ops).
@@ -70,8 +96,11 @@ pub fn execute(
     allowed: &Allowed,
     target: Option<&GuestRef>,
     op_id: &str,
-) -> Result<Executed, JournalError> {
+) -> Result<Execution, JournalError> {
     let action = allowed.action();
+    if (env.blocked)() {
+        return not_started(env, allowed, &NotNow::Refused(RefusalReason::Blocked));
+    }
     let nonce = allowed.authorization().map(|op| op.nonce().to_string());
     env.journal.append(Record::Intent {
         op_id: op_id.to_string(),
@@ -82,12 +111,13 @@ pub fn execute(
         idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
         nonce: nonce.clone(),
     })?;
-    if let Some(op) = allowed.authorization() {
-        env.journal.append(Record::NonceConsumed {
-            nonce: op.nonce().to_string(),
-            expires_at: op.expires_at(),
+    if let Err(not_now) = verify_now_then_consume(env, allowed, op_id)? {
+        env.journal.append(Record::Outcome {
             op_id: op_id.to_string(),
+            outcome: OutcomeKind::Failed,
+            detail: format!("not started: {}", not_now.code()),
         })?;
+        return not_started(env, allowed, &not_now);
     }
     let result = match (&action.op, target) {
         (ActionOp::KeyRotation { lines }, _) => rotate_signers(env, lines, nonce.as_deref()),
@@ -103,7 +133,42 @@ pub fn execute(
         },
         detail: result.detail.clone(),
     })?;
-    Ok(result)
+    Ok(Execution::Ran(result))
+}
+
+/// Signed ops: verified again against the signer files and the clock of
+/// this instant, then the nonce consumed (durable). The last step before the
+/// PVE call; any precondition checked before a nonce is consumed goes
+/// before it. An unsigned action passes.
+fn verify_now_then_consume(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    op_id: &str,
+) -> Result<Result<(), NotNow>, JournalError> {
+    let Some(signed_op) = allowed.authorization() else {
+        return Ok(Ok(()));
+    };
+    let now: VerifiedNow = match verify_now::verify_now(env.journal, env.config, allowed, signed_op)
+    {
+        Ok(now) => now,
+        Err(not_now) => return Ok(Err(not_now)),
+    };
+    verify_now::consume_nonce(env.journal, &now, op_id)?;
+    Ok(Ok(()))
+}
+
+/// `allowed` is not started: the refusal is audited (and the op dequeued
+/// when waiting cannot help) by `verify_now::settle`.
+fn not_started(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    not_now: &NotNow,
+) -> Result<Execution, JournalError> {
+    let error = verify_now::settle(env.audit, env.journal, allowed, not_now)?;
+    Ok(Execution::NotStarted {
+        reason: not_now.code().to_string(),
+        error,
+    })
 }
 
 fn run_on_guest(

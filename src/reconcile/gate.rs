@@ -8,6 +8,10 @@
 //! - The executor takes an [`Allowed`], and only [`decide`] can build one
 //!   (private fields, no other constructor). There is no path to a PVE
 //!   mutation that does not go through `decide`.
+//! - The gate's verdict on a signed op is not the last word: before the
+//!   op's nonce is consumed, `verify_now` verifies it again against the
+//!   signer files and the clock of that instant, and consuming a nonce
+//!   needs the `VerifiedNow` only it builds.
 //! - A destructive action is allowed only with a [`VerifiedOp`] (which only
 //!   `authz::verify` can build) whose op, host, guest and params equal the
 //!   action exactly; otherwise it is `binding_mismatch` (refused) or, with no

@@ -32,6 +32,7 @@
 pub mod action;
 pub mod actual;
 pub mod audit;
+mod candidates;
 pub mod classify;
 pub mod desired;
 mod dispatch;
@@ -48,3 +49,4 @@ pub mod recover;
 pub mod report;
 pub mod signed;
 pub mod txn;
+pub mod verify_now;

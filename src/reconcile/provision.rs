@@ -32,7 +32,7 @@ use super::desired::{CreateSpec, DesiredGuest, DesiredState, GuestState};
 use super::normalize::memory_bytes_to_mib;
 use super::report::{ActionEntry, Class, Decision, Outcome};
 use crate::config::{Config, ProvisionConfig};
-use crate::journal::Index;
+use crate::journal::Transactions;
 use crate::proxmox::{Client, Kind, StorageStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,7 +55,7 @@ pub struct Selection {
 pub fn select(
     desired: &DesiredState,
     actual: &ActualState,
-    index: &Index,
+    transactions: &Transactions,
     config: &Config,
     client: &Client,
     now: i64,
@@ -67,8 +67,7 @@ pub fn select(
     let mut room = Room::default();
     for guest in desired.guests() {
         let Some(spec) = &guest.create else { continue };
-        if actual.resources.contains_key(&guest.vmid)
-            || index.transactions.open_on(guest.vmid).is_some()
+        if actual.resources.contains_key(&guest.vmid) || transactions.open_on(guest.vmid).is_some()
         {
             continue;
         }
@@ -77,7 +76,7 @@ pub fn select(
             guest,
             spec,
             actual,
-            index,
+            transactions,
             bounds,
             desired.generation(),
             now,
@@ -106,7 +105,7 @@ fn check(
     guest: &DesiredGuest,
     spec: &CreateSpec,
     actual: &ActualState,
-    index: &Index,
+    transactions: &Transactions,
     bounds: &ProvisionConfig,
     generation: u64,
     now: i64,
@@ -121,7 +120,7 @@ fn check(
             format!("vmid {vmid} exists on node {}; not created", r.node)
         }));
     }
-    if let Some(hold) = index.transactions.holds.get(&vmid)
+    if let Some(hold) = transactions.holds.get(&vmid)
         && hold.holds(generation, now)
     {
         return Err(Hold::Bound(format!(

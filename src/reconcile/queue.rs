@@ -1,13 +1,13 @@
 //! `reconcile::queue`: the one entry point for signed ops from outside the
 //! agent (`--submit` and hub jobs). Verifies (stages 1-9, nonce not
 //! consumed) and queues the op durably in the journal; the next pass
-//! verifies it again, gates it and executes it.
+//! verifies it again, gates it, and verifies it once more when it runs.
 //!
 //! Submitting an op that is already queued is a no-op; one whose nonce was
 //! consumed is `replay`. A rejection never writes anything.
 
 use super::signed;
-use crate::authz::{self, Rejected, Signers, VerifiedOp};
+use crate::authz::{Rejected, Signers, VerifiedOp};
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, Record};
 
@@ -30,9 +30,7 @@ pub fn enqueue(
     source: &str,
 ) -> Result<Enqueued, JournalError> {
     let index = journal.index();
-    let policy = signed::policy(config, crate::time::now_unix());
-    let consumed = |n: &str| index.is_nonce_consumed(n);
-    let op = match authz::verify_detailed(signers, &policy, blob, sig, &consumed) {
+    let op = match signed::verify(signers, config, &index, blob, sig) {
         Ok(op) => op,
         Err(rejected) => return Ok(Enqueued::Rejected(rejected)),
     };

@@ -11,8 +11,17 @@
 //!   (`rolled_back`: the write-ahead intent is rolled back, never re-run).
 //!
 //! A reconcile action is simply re-planned by the next pass. A signed op
-//! whose outcome was never recorded is never re-run (its nonce is consumed);
-//! recovery reports it so the operator can look and sign a new blob.
+//! gets a note that says what happened, by where the crash came in the
+//! write-ahead protocol (`execute`: intent → nonce consumed → PVE call →
+//! task id → outcome):
+//! - before its nonce was consumed: nothing was sent to PVE and the op is
+//!   still queued, so it is verified again and runs once (nothing to do);
+//! - after the nonce, before the task id: PVE may or may not have executed
+//!   the call; the operator checks the guest, and signs a new blob only if
+//!   the action did not happen and is still wanted;
+//! - with a task id: the task's real outcome is recorded; the signature is
+//!   spent either way.
+
 //!
 //! Open provisioning transactions come first and as units
 //! (`txn::recover_transactions`): their steps are resolved with the
@@ -22,7 +31,7 @@
 
 use super::report::RecoveryCounts;
 use super::txn::{Continuation, recover_transactions};
-use crate::journal::{Journal, JournalError, OutcomeKind, Record};
+use crate::journal::{InFlight, Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, TaskState, Upid};
 use std::collections::BTreeSet;
 
@@ -52,8 +61,17 @@ pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalEr
     });
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
-        let what = format!("{} on guest {} (op {op_id})", op.op, op.vmid);
+        let what = what(&op_id, &op);
+        let consumed_here = op.nonce.as_ref().is_some_and(|n| {
+            journal.with_index(|i| i.consumed_nonces.get(n).is_some_and(|(_, by)| *by == op_id))
+        });
         let resolved = match op.upid.as_deref().map(Upid::parse) {
+            None if op.nonce.is_some() && !consumed_here => Some((
+                OutcomeKind::Failed,
+                "not started: interrupted before its nonce was consumed (nothing was sent to \
+                 Proxmox)"
+                    .to_string(),
+            )),
             None => Some((
                 OutcomeKind::Failed,
                 "no task id recorded: the PVE call was never confirmed".to_string(),
@@ -92,10 +110,8 @@ pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalEr
             out.counts.resolved += 1;
         }
         if let Some(nonce) = &op.nonce {
-            out.notes.push(format!(
-                "signed {what} (nonce {nonce}) was interrupted by a restart and is not re-run: \
-                 {detail}; sign a new blob if it is still wanted"
-            ));
+            out.notes
+                .push(signed_note(&what, nonce, &op, consumed_here, kind, &detail));
         }
         log::warn!("recovery: {what}: {detail}");
         journal.append(Record::Outcome {
@@ -114,4 +130,61 @@ pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalEr
         );
     }
     Ok(out)
+}
+
+fn what(op_id: &str, op: &InFlight) -> String {
+    if op.vmid == 0 {
+        format!("{} (op {op_id})", op.op)
+    } else {
+        format!("{} on guest {} (op {op_id})", op.op, op.vmid)
+    }
+}
+
+/// What happened to an interrupted signed op, and what the operator should
+/// do: by whether its nonce was consumed and whether its task id is known.
+fn signed_note(
+    what: &str,
+    nonce: &str,
+    op: &InFlight,
+    consumed: bool,
+    kind: OutcomeKind,
+    detail: &str,
+) -> String {
+    let head = format!("signed {what} (nonce {nonce})");
+    if !consumed {
+        return format!(
+            "{head} was interrupted before its nonce was consumed: nothing was sent to Proxmox. \
+             It is still queued, so it is verified again and runs once while it is valid; \
+             nothing to do"
+        );
+    }
+    let spent = "This signature will not run again";
+    if op.upid.is_some() {
+        return match kind {
+            OutcomeKind::Succeeded => format!(
+                "{head} was interrupted by a restart after Proxmox started it; its Proxmox task \
+                 ended and is recorded as succeeded ({detail}). {spent}"
+            ),
+            OutcomeKind::Failed => format!(
+                "{head} was interrupted by a restart after Proxmox started it; its Proxmox task \
+                 ended and is recorded as failed ({detail}). {spent}; sign a new blob if the \
+                 action is still wanted"
+            ),
+        };
+    }
+    if op.op == "key_rotation" {
+        return format!(
+            "{head} was interrupted after its nonce was consumed and before it completed: the \
+             operational signer file may hold the old or the new lines; check \
+             authz.operational_signers. {spent}; if the rotation is not in force and is still \
+             wanted, sign a new blob"
+        );
+    }
+    format!(
+        "{head} was interrupted after its nonce was consumed and before Proxmox confirmed the \
+         call ({detail}): Proxmox may or may not have executed it; check guest {} in Proxmox \
+         (its task log, and whether the {} took effect). {spent}; if the action did not happen \
+         and is still wanted, sign a new blob",
+        op.vmid, op.op
+    )
 }

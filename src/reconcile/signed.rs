@@ -1,7 +1,11 @@
 //! `reconcile::signed`: signed ops waiting in the journal's queue (from
-//! `--submit` and hub jobs), verified again at the moment they would run.
+//! `--submit` and hub jobs), and the one way the reconcile side verifies a
+//! blob against the journal.
 //!
-//! Owns: turning queued (blob, signature) pairs into gate inputs.
+//! Owns: [`verify`] (stages 1-9 with stage 9 answered by the journal),
+//! turning queued (blob, signature) pairs into gate inputs, splitting the
+//! queue at the rotation barrier, and settling a rejected queued op (audit,
+//! dequeue).
 //! Trusts: the verifier; nothing in the queue is trusted by itself (the
 //! signer files may have been rotated and time has passed since queueing).
 //!
@@ -10,11 +14,19 @@
 //! validity_too_long, role_denied, replay, unsupported_op): the op leaves
 //! the queue. `unknown_signer` and `not_yet_valid` may change (a key added,
 //! a clock corrected), so such an op stays queued until it expires.
+//!
+//! Stage 9 and compaction: the journal remembers a consumed nonce until
+//! its blob expires, then compaction may forget it, and it records below
+//! which expiry it forgot ([`Index::may_have_forgotten`]). A blob expiring
+//! below that is `replay`: its nonce may have been consumed, and a clock
+//! that stepped back since cannot make it look fresh.
 
 use super::action::{Action, ActionOp, Source};
+use super::audit::PassAudit;
+use super::dispatch::class_str;
 use crate::authz::{self, Rejected, Rejection, Signers, VerifiedOp, VerifyPolicy};
 use crate::config::Config;
-use crate::journal::QueuedOp;
+use crate::journal::{DecisionRecord, Index, Journal, JournalError, QueuedOp, Record};
 
 /// A queued op that verified, with the action it authorizes.
 #[derive(Debug)]
@@ -52,6 +64,29 @@ pub fn policy(config: &Config, now: i64) -> VerifyPolicy {
     }
 }
 
+/// Stages 1-9 of `blob`/`sig` against `signers` and the clock now, with
+/// stage 9 answered by `index`: a consumed nonce, or one the journal may
+/// have forgotten, is `replay`.
+pub fn verify(
+    signers: &Signers,
+    config: &Config,
+    index: &Index,
+    blob: &[u8],
+    sig: &[u8],
+) -> Result<VerifiedOp, Rejected> {
+    let policy = policy(config, crate::time::now_unix());
+    let consumed = |n: &str| index.is_nonce_consumed(n);
+    let op = authz::verify_detailed(signers, &policy, blob, sig, &consumed)?;
+    if index.may_have_forgotten(op.expires_at()) {
+        return Err(Rejected {
+            rejection: Rejection::Replay,
+            signer: Some(op.signer_info().clone()),
+            op: None,
+        });
+    }
+    Ok(op)
+}
+
 /// The action a verified op asks for, built from the blob alone.
 pub fn action_of(op: &VerifiedOp) -> Option<Action> {
     let action_op = ActionOp::from_name_params(op.op_name(), op.params())?;
@@ -66,39 +101,124 @@ pub fn action_of(op: &VerifiedOp) -> Option<Action> {
     })
 }
 
-/// Verifies every queued op. `consumed` answers stage 9 from the journal.
+/// Whether a queued op belongs before the rotation barrier: a
+/// `key_rotation`, or a blob whose op cannot even be read (it is then
+/// rejected there, against the files as they were; never let through to
+/// run beside ops that a rotation should have been able to stop).
+pub fn is_before_barrier(q: &QueuedOp) -> bool {
+    let op = serde_json::from_str::<serde_json::Value>(&q.blob)
+        .ok()
+        .and_then(|v| v.get("op").and_then(|o| o.as_str().map(str::to_string)));
+    op.is_none_or(|op| op == "key_rotation")
+}
+
+/// Verifies each of `queue` against `signers`, now.
 pub fn verify_queue(
     signers: &Signers,
-    policy: &VerifyPolicy,
+    config: &Config,
+    index: &Index,
     queue: &[QueuedOp],
-    consumed: &dyn Fn(&str) -> bool,
 ) -> (Vec<SignedJob>, Vec<QueueRejection>) {
     let mut jobs = Vec::new();
     let mut rejections = Vec::new();
     for q in queue {
-        match authz::verify_detailed(
-            signers,
-            policy,
-            q.blob.as_bytes(),
-            q.sig.as_bytes(),
-            consumed,
-        ) {
+        let reject = |rejected| QueueRejection {
+            nonce: q.nonce.clone(),
+            rejected,
+        };
+        match verify(signers, config, index, q.blob.as_bytes(), q.sig.as_bytes()) {
             Ok(op) => match action_of(&op) {
                 Some(action) => jobs.push(SignedJob { op, action }),
-                None => rejections.push(QueueRejection {
-                    nonce: q.nonce.clone(),
-                    rejected: Rejected {
-                        rejection: Rejection::UnsupportedOp(op.op_name().to_string()),
-                        signer: Some(op.signer_info().clone()),
-                        op: None,
-                    },
-                }),
+                None => rejections.push(reject(Rejected {
+                    rejection: Rejection::UnsupportedOp(op.op_name().to_string()),
+                    signer: Some(op.signer_info().clone()),
+                    op: None,
+                })),
             },
-            Err(rejected) => rejections.push(QueueRejection {
-                nonce: q.nonce.clone(),
-                rejected,
-            }),
+            Err(rejected) => rejections.push(reject(rejected)),
         }
     }
     (jobs, rejections)
+}
+
+/// Audits a queued op's rejection and, when it is terminal, takes the op
+/// out of the queue (the nonce is never consumed). `action`: the gated
+/// action when the rejection came at the moment of running. Returns the
+/// operator's line for the pass report.
+pub fn settle_rejection(
+    audit: &PassAudit<'_>,
+    journal: Option<&Journal>,
+    r: &QueueRejection,
+    action: Option<&Action>,
+    now: i64,
+) -> Result<String, JournalError> {
+    let code = r.rejected.code();
+    audit.record(rejection_record(r, action, now))?;
+    if !r.is_terminal() {
+        return Ok(format!(
+            "queued signed op (nonce {}) not yet acceptable: {code}; kept queued",
+            r.nonce
+        ));
+    }
+    if let Some(j) = journal {
+        j.append(Record::OpDequeued {
+            nonce: r.nonce.clone(),
+            reason: code.to_string(),
+        })?;
+    }
+    Ok(format!(
+        "queued signed op (nonce {}) rejected: {code}; removed from the queue",
+        r.nonce
+    ))
+}
+
+/// The audit record of a rejected queued op: what the action is, when it
+/// is known, else what the blob names (once stage 5 passed).
+fn rejection_record(r: &QueueRejection, action: Option<&Action>, now: i64) -> DecisionRecord {
+    let facts = r.rejected.op.as_deref();
+    let signer = r.rejected.signer.as_ref();
+    let (op, vmid) = match (action, facts) {
+        (Some(a), _) => (a.op.name().to_string(), (a.vmid != 0).then_some(a.vmid)),
+        (None, Some(f)) => (f.op.clone(), f.guest_id.parse().ok()),
+        (None, None) => ("unknown".to_string(), None),
+    };
+    DecisionRecord {
+        decision: "refused".into(),
+        class: class_str(authz::op_class(&op)).into(),
+        op,
+        vmid,
+        source: Source::Job.as_str().into(),
+        signer: signer.map(|s| s.signer.clone()),
+        role: signer.map(|s| s.role.to_string()),
+        reason: r.rejected.code().to_string(),
+        nonce: Some(r.nonce.clone()),
+        at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(blob: &str) -> QueuedOp {
+        QueuedOp {
+            nonce: "n".into(),
+            blob: blob.into(),
+            sig: String::new(),
+            source: "submit".into(),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn rotations_and_unreadable_blobs_go_before_the_barrier_and_nothing_else_does() {
+        assert!(is_before_barrier(&queued(
+            r#"{"op":"key_rotation","params":{}}"#
+        )));
+        assert!(is_before_barrier(&queued("not json")));
+        assert!(is_before_barrier(&queued(r#"{"op":7}"#)));
+        assert!(is_before_barrier(&queued(r#"{"params":{}}"#)));
+        assert!(!is_before_barrier(&queued(r#"{"op":"guest_destroy"}"#)));
+        assert!(!is_before_barrier(&queued(r#"{"op":"start"}"#)));
+    }
 }

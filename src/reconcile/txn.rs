@@ -48,8 +48,9 @@ pub use resume::run_continuation;
 use step::{Step, journaled_step};
 
 use super::action::ActionOp;
+use super::dispatch::action_entry;
 use super::dispatch::entry;
-use super::execute::{self, ExecEnv, Executed};
+use super::execute::{self, ExecEnv, Executed, Execution};
 use super::gate::{Allowed, Decision};
 use super::report::{ActionEntry, Outcome};
 use crate::journal::txn::step_op_id;
@@ -60,11 +61,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static TXN_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// What a transaction needs besides the PVE client and the journal.
+/// What a transaction needs besides the executor's environment (PVE
+/// client, journal, audit, the hub's `blocked` flag).
 #[derive(Debug, Clone, Copy)]
 pub struct TxnContext {
-    /// The hub said `blocked: true`: the gate refuses every step.
-    pub blocked: bool,
     /// The desired-state generation the creation was planned from.
     pub generation: u64,
 }
@@ -174,7 +174,23 @@ pub fn run_creation(
     while let Some((slot, allowed)) = follow.next() {
         let name = allowed.action().op.name();
         let step = step_op_id(&txn, &step_name(name));
-        let result = execute::execute(env, &allowed, Some(&guest), &step)?;
+        let result = match execute::execute(env, &allowed, Some(&guest), &step)? {
+            Execution::Ran(result) => result,
+            not_started => {
+                // The hub blocked meanwhile: nothing was sent; the
+                // transaction stays open and is resumed once allowed.
+                rows.push(not_started_row(Some(slot), allowed, not_started));
+                for (slot, a) in follow.by_ref() {
+                    rows.push(row(
+                        Some(slot),
+                        a,
+                        Outcome::Skipped,
+                        "the transaction waits",
+                    ));
+                }
+                return Ok(rows);
+            }
+        };
         let failed = !result.succeeded;
         rows.push(executed_row(Some(slot), allowed, &result));
         if failed {
@@ -324,6 +340,14 @@ fn row(slot: Option<usize>, allowed: Allowed, outcome: Outcome, detail: &str) ->
             outcome,
             Some(detail.to_string()),
         ),
+    }
+}
+
+/// The row of a step the executor did not start (the hub blocked).
+fn not_started_row(slot: Option<usize>, allowed: Allowed, not_started: Execution) -> Row {
+    Row {
+        slot,
+        entry: action_entry(allowed, Ok(not_started), &mut Vec::new(), &mut None),
     }
 }
 

@@ -10,11 +10,10 @@ use super::{Row, TxnContext, end, guest_ref, step_name};
 use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, TxnEndKind};
 use crate::reconcile::action::{Action, ActionOp, Source};
-use crate::reconcile::audit;
 use crate::reconcile::classify::AgentContext;
 use crate::reconcile::desired::CreateSpec;
 use crate::reconcile::dispatch::{decision_record, entry};
-use crate::reconcile::execute::{self, ExecEnv};
+use crate::reconcile::execute::{self, ExecEnv, Execution};
 use crate::reconcile::gate::{self, Decision, GateContext};
 use crate::reconcile::normalize::description_matches;
 use crate::reconcile::report::Outcome;
@@ -117,7 +116,7 @@ fn resume(
         };
         let gate_ctx = GateContext {
             host_id: &env.config.host_id,
-            blocked: ctx.blocked,
+            blocked: (env.blocked)(),
         };
         let decision = gate::decide(
             action,
@@ -126,10 +125,8 @@ fn resume(
             None,
             &gate_ctx,
         );
-        audit::record(
-            Some(env.journal),
-            decision_record(&decision, crate::time::now_unix()),
-        )?;
+        env.audit
+            .record(decision_record(&decision, crate::time::now_unix()))?;
         let allowed = match decision {
             Decision::Allowed(a) => a,
             other => {
@@ -143,7 +140,17 @@ fn resume(
         };
         let name = allowed.action().op.name();
         let op_id = step_op_id(txn, &step_name(name));
-        let result = execute::execute(env, &allowed, Some(&guest), &op_id)?;
+        let result = match execute::execute(env, &allowed, Some(&guest), &op_id)? {
+            Execution::Ran(result) => result,
+            Execution::NotStarted { reason, .. } => {
+                let detail = format!("transaction {txn} resumes once allowed ({reason})");
+                rows.push(Row {
+                    slot: None,
+                    entry: entry(&Decision::Allowed(allowed), Outcome::Skipped, Some(detail)),
+                });
+                return Ok(rows);
+            }
+        };
         let outcome = if result.succeeded {
             Outcome::Succeeded
         } else {

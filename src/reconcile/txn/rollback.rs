@@ -13,11 +13,10 @@ use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, Record, TxnEndKind};
 use crate::proxmox::{PveError, Resource};
 use crate::reconcile::action::{Action, ActionOp, Source};
-use crate::reconcile::audit;
 use crate::reconcile::classify::AgentContext;
 use crate::reconcile::desired::CreateSpec;
 use crate::reconcile::dispatch::{decision_record, entry};
-use crate::reconcile::execute::{self, ExecEnv};
+use crate::reconcile::execute::{self, ExecEnv, Execution};
 use crate::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use crate::reconcile::report::Outcome;
 
@@ -67,7 +66,7 @@ pub(super) fn roll_back(
     };
     let gate_ctx = GateContext {
         host_id: &env.config.host_id,
-        blocked: ctx.blocked,
+        blocked: (env.blocked)(),
     };
     let agent = AgentContext {
         transaction: Some(txn),
@@ -75,7 +74,7 @@ pub(super) fn roll_back(
     let decision = gate::decide(action, None, agent, provenance.as_ref(), &gate_ctx);
     let mut record = decision_record(&decision, crate::time::now_unix());
     record.reason = format!("{context}; {}", record.reason);
-    audit::record(Some(env.journal), record)?;
+    env.audit.record(record)?;
     let allowed = match decision {
         Decision::Allowed(a) => a,
         other => {
@@ -166,7 +165,13 @@ pub(super) fn roll_back(
         }
     }
     let op_id = step_op_id(txn, &step_name("destroy"));
-    let result = execute::execute(env, &allowed, Some(&guest), &op_id)?;
+    let result = match execute::execute(env, &allowed, Some(&guest), &op_id)? {
+        Execution::Ran(result) => result,
+        Execution::NotStarted { reason, .. } => {
+            let detail = format!("{context}; not started ({reason}); retried at the next pass");
+            return Ok(vec![report(allowed, Outcome::Skipped, detail)]);
+        }
+    };
     let detail = format!("{context}; {}", result.detail);
     if result.succeeded {
         end(env, txn, vmid, TxnEndKind::RolledBack, generation, &detail)?;

@@ -541,3 +541,29 @@ fn provenance_claims_in_a_document_reject_it_and_a_signed_create_is_unsupported(
             .all(|(_, p)| !agent::names_guest(p, v))
     );
 }
+
+#[test]
+fn a_hub_block_holds_every_creation() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-blocked");
+    let v = pve.next_vmid();
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "running", "create": lxc("held")}]),
+    );
+    std::fs::write(a.state_dir.join("hub-blocked"), b"").unwrap();
+    let run = a.pass();
+    let create = by_op(&run.actions(), v, "create").clone();
+    assert_eq!(create["decision"], json!("refused"), "{create}");
+    assert_eq!(create["outcome"], json!("skipped"));
+    assert_eq!(lxc_creates(pve), 0);
+    assert!(
+        !a.records()
+            .iter()
+            .any(|r| matches!(r, Record::TxnBegin { .. }))
+    );
+    std::fs::remove_file(a.state_dir.join("hub-blocked")).unwrap();
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(pve.guest(v)["status"], json!("running"));
+}

@@ -51,8 +51,9 @@ use super::action::ActionOp;
 use super::dispatch::action_entry;
 use super::dispatch::entry;
 use super::execute::{self, ExecEnv, Executed, Execution};
-use super::gate::{Allowed, Decision};
+use super::gate::{Allowed, Decision, RefusalReason};
 use super::report::{ActionEntry, Outcome};
+use super::verify_now::{self, NotNow};
 use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, Record, TxnEndKind};
 use crate::proxmox::{GuestRef, Kind, LxcCreate, QemuClone, TaskOutcome};
@@ -127,6 +128,27 @@ pub fn run_creation(
         )]);
     };
     let follow: Vec<(usize, Allowed)> = steps.collect();
+    if (env.blocked)() {
+        // The hub blocked after the gate: nothing is sent, the refusal is
+        // audited like any other at the moment of running.
+        let not_now = NotNow::Refused(RefusalReason::Blocked);
+        let error = verify_now::settle(env.audit, env.journal, &create, &not_now)?;
+        let reason = not_now.code().to_string();
+        let mut rows = vec![not_started_row(
+            Some(create_slot),
+            create,
+            Execution::NotStarted { reason, error },
+        )];
+        for (slot, a) in follow {
+            rows.push(row(
+                Some(slot),
+                a,
+                Outcome::Skipped,
+                "the creation did not start",
+            ));
+        }
+        return Ok(rows);
+    }
     let vmid = create.action().vmid;
     let txn = new_txn_id(vmid);
     let config = follow.iter().find_map(|(_, a)| match &a.action().op {

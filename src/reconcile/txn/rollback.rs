@@ -143,6 +143,10 @@ pub(super) fn roll_back(
             return Ok(vec![report(allowed, Outcome::Failed, detail)]);
         }
     };
+    if running && (env.blocked)() {
+        let detail = format!("{context}; held while the hub blocks this host");
+        return Ok(vec![report(allowed, Outcome::Skipped, detail)]);
+    }
     if running {
         let op_id = step_op_id(txn, &step_name("stop"));
         let stop = journaled_step(

@@ -50,6 +50,7 @@ fn intent(n: u64) -> Record {
         source: "desired_state".into(),
         idempotency_key: format!("gen-12/vm-{}/start/{n}", 9000 + n % 500),
         nonce: None,
+        at: None,
     }
 }
 

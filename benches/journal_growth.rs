@@ -96,6 +96,7 @@ fn pass(
             source: "desired_state".into(),
             idempotency_key: op_id.clone(),
             nonce: None,
+            at: None,
         })?;
         j.append(Record::Outcome {
             op_id,

@@ -42,6 +42,9 @@ MODES:
                          nonce; print the verdict
     --submit BLOB SIG    as --check-op, then queue the op durably for the next pass
     --journal-verify     check the journal's framing, checksums and hash chain
+    --status             what the agent holds now: last pass, actions awaiting
+                         signatures, queued and in-flight ops, journal, hub
+                         (read-only: never waits for the state lock)
     --version            print the version and the git commit it was built from
     --help               print this help
 
@@ -50,7 +53,7 @@ OPTIONS:
                          or $FELHOM_AGENT_CONFIG)
     --json               print one JSON document on stdout (logs go to stderr);
                          for --reconcile-now, --plan, --check-config, --pending,
-                         --check-op, --submit, --journal-verify
+                         --check-op, --submit, --journal-verify, --status
 
 BLOB is the op blob file, SIG the armored signature that
 `ssh-keygen -Y sign -f KEY -n felhom-op-v1 BLOB` writes beside it (BLOB.sig).
@@ -82,6 +85,7 @@ pub enum Mode {
     CheckOp { blob: PathBuf, sig: PathBuf },
     Submit { blob: PathBuf, sig: PathBuf },
     JournalVerify,
+    Status,
     Version,
     Help,
 }
@@ -159,6 +163,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Args, UsageErr
             "--check-config" => Mode::CheckConfig,
             "--pending" => Mode::Pending,
             "--journal-verify" => Mode::JournalVerify,
+            "--status" => Mode::Status,
             "--version" | "-V" => Mode::Version,
             "--help" | "-h" => Mode::Help,
             "--check-op" | "--submit" => {
@@ -228,6 +233,19 @@ mod tests {
             p(&["--check-op", "b"]),
             Err(UsageError::MissingValue("--check-op"))
         );
+    }
+
+    #[test]
+    fn status_is_a_mode_that_prints_json_on_request() {
+        assert_eq!(
+            p(&["--status", "--json"]),
+            Ok(Args {
+                config: None,
+                mode: Mode::Status,
+                json: true
+            })
+        );
+        assert_eq!(p(&["--status", "--plan"]), Err(UsageError::TwoModes));
     }
 
     #[test]

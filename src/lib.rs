@@ -8,9 +8,14 @@
 //! Module map (dependencies point down):
 //!
 //! ```text
-//! main ─→ cli, reconcile ─→ authz, journal, proxmox, hub ─→ config
-//!                      └──→ systemd, logging, time, ops (the op vocabulary)
+//! main ─→ cli, modes ─→ daemon ─→ status ─→ metrics, state_file
+//!                 │          └──→ reconcile, hub
+//!                 └──→ status, reconcile ─→ authz, journal, proxmox, hub ─→ config
+//!                                     └──→ systemd, logging, time, state_file,
+//!                                          ops (the op vocabulary)
 //! ```
+//!
+//! No cycle (`tests/module_graph.rs`).
 #![forbid(unsafe_code)]
 
 pub mod authz;
@@ -22,10 +27,12 @@ pub mod exit;
 pub mod hub;
 pub mod journal;
 pub mod logging;
+pub mod metrics;
 pub mod modes;
 pub mod ops;
 pub mod proxmox;
 pub mod reconcile;
 pub mod state_file;
+pub mod status;
 pub mod systemd;
 pub mod time;

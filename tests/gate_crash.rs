@@ -267,6 +267,7 @@ fn a_crash_between_the_intent_and_the_nonce_runs_the_op_once_and_the_note_says_s
             source: "job".into(),
             idempotency_key: s.nonce.clone(),
             nonce: Some(s.nonce.clone()),
+            at: None,
         })
         .unwrap();
     }

@@ -657,6 +657,7 @@ fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_e
                 source: "desired_state".into(),
                 idempotency_key: format!("{txn}/create"),
                 nonce: None,
+                at: None,
             },
             Record::TxnAbort {
                 txn: txn.into(),

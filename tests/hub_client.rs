@@ -53,7 +53,7 @@ fn sample_report() -> HostReport {
         host_id: HOST.to_string(),
         agent_version: "0.1.0".to_string(),
         reported_at: "2026-09-21T14:13:20Z".to_string(),
-        guests: vec![GuestReport {
+        guests: Some(vec![GuestReport {
             vmid: 9001,
             kind: GuestKind::Qemu,
             name: "web".to_string(),
@@ -63,7 +63,7 @@ fn sample_report() -> HostReport {
                 memory_bytes: Some(2_147_483_648),
                 description: None,
             },
-        }],
+        }]),
         desired_generation_applied: Some(11),
         pending: vec![PendingApproval {
             vmid: 9003,

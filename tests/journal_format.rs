@@ -205,6 +205,7 @@ fn intent(op_id: &str, key: &str) -> Record {
         source: "desired_state".into(),
         idempotency_key: key.into(),
         nonce: None,
+        at: Some(1_900_000_000),
     }
 }
 

@@ -52,6 +52,7 @@ fn sample_records() -> Vec<Record> {
             source: "job".into(),
             idempotency_key: "k1".into(),
             nonce: Some("n1".into()),
+            at: Some(1_800_000_000),
         },
         Record::TaskStarted {
             op_id: "op-1".into(),

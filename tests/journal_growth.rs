@@ -144,6 +144,7 @@ fn a_journal_reopened_for_every_pass_is_compacted_against_its_live_state() {
                 source: "desired_state".into(),
                 idempotency_key: op_id.clone(),
                 nonce: None,
+                at: None,
             })
             .unwrap();
             j.append(Record::Outcome {

@@ -67,6 +67,7 @@ impl History {
             source: "agent".into(),
             idempotency_key: op_id.into(),
             nonce: None,
+            at: None,
         });
         self.apply(Record::TaskStarted {
             op_id: op_id.into(),

@@ -4,8 +4,8 @@
 #   bash tests/run.sh
 #
 # Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen),
-# git, dpkg-deb; systemd-analyze, openssl and lintian (installed with apt-get when
-# run as root).
+# git, dpkg-deb; systemd-analyze, openssl, lintian and promtool (installed with
+# apt-get when run as root).
 # Installs: fakepve[crypto]==0.5.0 into target/test-venv (from PyPI).
 #
 # Builds the Debian package once (bash dist/deb.sh, a release build: about a
@@ -48,6 +48,14 @@ if ! command -v lintian >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
   fi
   need lintian "install lintian (apt-get install lintian) to check the Debian package"
+fi
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing promtool (apt-get install prometheus) for the metrics and alert-rule tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  need promtool "install Prometheus' promtool (apt-get install prometheus) for the metrics and alert-rule tests"
 fi
 
 venv=target/test-venv

@@ -29,7 +29,8 @@ pub use url::{Endpoint, UrlError};
 
 use json::{Obj, PathError};
 use sections::{
-    absolute_path, name, parse_authz, parse_hub, parse_proxmox, seconds, validate_log_level,
+    absolute_path, metrics_file, name, parse_authz, parse_hub, parse_proxmox, seconds,
+    validate_log_level,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,20 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/felhom-agent/agent.json";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/felhom-agent";
 /// Default CA bundle for the hub.
 pub const DEFAULT_HUB_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The files the agent keeps in its state directory, by name. `metrics_file`
+/// may not be one of them (a typo must not let the metrics writer replace
+/// the journal). Each owning module's constant is checked against this list
+/// by a test in `status`.
+pub const STATE_DIR_FILES: &[&str] = &[
+    "journal",
+    "journal.lock",
+    "journal.tmp",
+    "desired-state.json",
+    "hub-blocked",
+    "status.json",
+    "hub-status.json",
+];
 
 /// A config file larger than this is not a config file.
 const MAX_CONFIG_BYTES: u64 = 256 * 1024;
@@ -62,6 +77,9 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub desired_state: DesiredSource,
     pub hub: Option<HubConfig>,
+    /// Prometheus text file rewritten after every pass and hub round
+    /// (CONTRACT §12); `None`: no metrics.
+    pub metrics_file: Option<PathBuf>,
     /// `provision` (CONTRACT §10); `None`: nothing is ever created.
     pub provision: Option<ProvisionConfig>,
 }
@@ -278,6 +296,18 @@ impl Config {
             (None, Some(_)) => DesiredSource::Hub,
             (None, None) => DesiredSource::None,
         };
+        let metrics_file = root
+            .opt_str("metrics_file")?
+            .map(|p| {
+                let mut own: Vec<&Path> = vec![];
+                own.extend(authz.operational_signers.as_deref());
+                own.extend(authz.recovery_signers.as_deref());
+                if let DesiredSource::File(f) = &desired_state {
+                    own.push(f);
+                }
+                metrics_file(&root, p, &state_dir, &own)
+            })
+            .transpose()?;
         let provision = root
             .opt_obj("provision")?
             .map(|mut p| provision::parse_provision(&mut p))
@@ -292,6 +322,7 @@ impl Config {
             authz,
             desired_state,
             hub,
+            metrics_file,
             provision,
         })
     }
@@ -342,6 +373,7 @@ impl Config {
                 "poll_seconds": h.poll_seconds,
                 "timeout_seconds": h.timeout.as_secs(),
             })),
+            "metrics_file": self.metrics_file.as_ref().map(|p| p.display().to_string()),
             "provision": self.provision.as_ref().map(ProvisionConfig::to_json),
         })
     }

@@ -176,6 +176,45 @@ pub(super) fn absolute_path(o: &Obj<'_>, key: &str, p: &str) -> Result<PathBuf, 
     Ok(PathBuf::from(p))
 }
 
+/// `metrics_file`: an absolute path naming a file (not a directory), with
+/// no `.`/`..` components, that is none of the agent's own files (the state
+/// directory's [`super::STATE_DIR_FILES`], the signer files, the desired
+/// state file): the metrics writer replaces whatever the path names.
+pub(super) fn metrics_file(
+    o: &Obj<'_>,
+    p: &str,
+    state_dir: &std::path::Path,
+    own_files: &[&std::path::Path],
+) -> Result<PathBuf, ConfigError> {
+    const KEY: &str = "metrics_file";
+    let path = absolute_path(o, KEY, p)?;
+    // Checked on the text: `Path::components` drops `.` and `//` silently.
+    let plain = p
+        .split('/')
+        .skip(1)
+        .all(|segment| !segment.is_empty() && segment != "." && segment != "..");
+    if !plain || path.file_name().is_none() {
+        return Err(o
+            .error(
+                KEY,
+                "must name a file: no trailing '/', no empty, '.' or '..' component",
+            )
+            .into());
+    }
+    let in_state_dir = path.parent() == Some(state_dir);
+    let reserved = in_state_dir
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| super::STATE_DIR_FILES.contains(&n));
+    if reserved || own_files.contains(&path.as_path()) {
+        return Err(o
+            .error(KEY, "must not be one of the agent's own files")
+            .into());
+    }
+    Ok(path)
+}
+
 pub(super) fn validate_log_level(o: &Obj<'_>, level: &str) -> Result<(), ConfigError> {
     let ok = !level.is_empty()
         && level.len() <= 256

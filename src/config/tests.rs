@@ -353,3 +353,50 @@ fn provision_problems_name_their_json_path() {
         assert_eq!(error_path(&v), path, "{section}");
     }
 }
+
+#[test]
+fn metrics_file_is_off_by_default_and_an_absolute_file_path_when_set() {
+    let d = dir("metrics");
+    let mut v = base(&secret(&d, "tok", TOKEN, 0o600));
+    assert_eq!(parse(&v).unwrap().metrics_file, None);
+    v["metrics_file"] = serde_json::Value::Null;
+    assert_eq!(parse(&v).unwrap().metrics_file, None);
+    v["metrics_file"] = "/var/lib/prometheus/node-exporter/felhom-agent.prom".into();
+    let c = parse(&v).unwrap();
+    assert_eq!(
+        c.metrics_file.as_deref(),
+        Some(Path::new(
+            "/var/lib/prometheus/node-exporter/felhom-agent.prom"
+        ))
+    );
+    assert_eq!(
+        c.redacted_json()["metrics_file"],
+        "/var/lib/prometheus/node-exporter/felhom-agent.prom"
+    );
+    // A file of another name in the state directory is fine.
+    v["metrics_file"] = "/var/lib/felhom-agent/metrics.prom".into();
+    assert!(parse(&v).is_ok());
+}
+
+#[test]
+fn a_bad_metrics_file_is_refused_at_its_json_path() {
+    let d = dir("badmetrics");
+    let mut v = base(&secret(&d, "tok", TOKEN, 0o600));
+    v["authz"] = serde_json::json!({"operational_signers": "/var/lib/felhom-agent/ops.signers"});
+    for bad in [
+        serde_json::json!("metrics.prom"),
+        serde_json::json!("/var/lib/prometheus/"),
+        serde_json::json!("/var/lib/prometheus/../x.prom"),
+        serde_json::json!("/var/lib/./x.prom"),
+        serde_json::json!("/var//lib/x.prom"),
+        serde_json::json!("/"),
+        serde_json::json!(17),
+        serde_json::json!("/var/lib/felhom-agent/journal"),
+        serde_json::json!("/var/lib/felhom-agent/journal.lock"),
+        serde_json::json!("/var/lib/felhom-agent/status.json"),
+        serde_json::json!("/var/lib/felhom-agent/ops.signers"),
+    ] {
+        v["metrics_file"] = bad.clone();
+        assert_eq!(error_path(&v), "metrics_file", "{bad}");
+    }
+}

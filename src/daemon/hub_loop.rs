@@ -9,10 +9,18 @@
 //! itself: the hub can only deliver documents and signed ops, or block.
 //!
 //! Pacing: the first report goes out at start, then one per (clamped) poll
-//! interval; nothing else triggers a report. At start the desired state is
-//! fetched once whatever the envelope says. Every failed exchange (hub
-//! unreachable, 5xx, timeout, oversized or malformed answer) is logged and
-//! retried with exponential backoff capped at the poll interval.
+//! interval. The first report waits (at most `start_read_wait`) for the
+//! reconcile loop's read of the node's guests, so it lists them (CONTRACT
+//! §7). The one other report: when a delivered report had to say
+//! `guests: null` (PVE unreadable at start), a report goes out as soon as
+//! the guests are read, so the hub never waits an interval to learn them.
+//! At start the desired state is fetched once whatever the envelope says.
+//! Every failed exchange (hub unreachable, 5xx, timeout, oversized or
+//! malformed answer) is logged and retried with exponential backoff capped
+//! at the poll interval.
+//!
+//! After every round with an exchange, the hub's last contact and error
+//! are recorded for `--status` and the metrics file (`status::record_hub`).
 //!
 //! A rejected desired-state document is logged, shown in `STATUS=`, and
 //! not fetched again until an envelope announces a newer generation; the
@@ -43,6 +51,8 @@ pub struct HubLoop<'a> {
     pub heartbeat: &'a Heartbeat,
     /// Longest wait between heartbeats.
     pub checkin: Duration,
+    /// How long the first report waits for the start-up guest read.
+    pub start_read_wait: Duration,
 }
 
 struct State {
@@ -57,6 +67,9 @@ struct State {
     /// The newest generation taken from the hub in this run.
     ingested: Option<u64>,
     first_report_done: bool,
+    /// The last delivered report said `guests: null`: one carrying them is
+    /// owed as soon as they are read.
+    guests_owed: bool,
 }
 
 impl HubLoop<'_> {
@@ -72,27 +85,64 @@ impl HubLoop<'_> {
             delete_retry: Retry::due_at(now),
             ingested: None,
             first_report_done: false,
+            guests_owed: false,
         };
+        self.await_start_read(&mut st);
         loop {
             self.heartbeat.beat();
-            self.step(&mut st);
+            if self.step(&mut st) {
+                crate::status::record_hub(self.config, &self.shared.hub_status());
+            }
             self.wait(&mut st);
         }
     }
 
-    fn step(&self, st: &mut State) {
+    /// Waits until the reconcile loop's start-up read of the node's guests
+    /// is over, or `start_read_wait` passed.
+    fn await_start_read(&self, st: &mut State) {
+        let deadline = Instant::now()
+            .checked_add(self.start_read_wait)
+            .unwrap_or_else(Instant::now);
+        loop {
+            self.heartbeat.beat();
+            let now = Instant::now();
+            if now >= deadline {
+                log::warn!(
+                    "the node's guests were not read within {} s; the first report goes out \
+                     without them",
+                    self.start_read_wait.as_secs()
+                );
+                return;
+            }
+            let slice = deadline.saturating_duration_since(now).min(self.checkin);
+            match self.inbox.recv_timeout(slice) {
+                Ok(ToHub::Guests) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(ToHub::Delete(ids)) => self.add_deletes(st, ids),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Runs the exchanges that are due; true if there was any.
+    fn step(&self, st: &mut State) -> bool {
+        let mut exchanged = false;
         if st.report.is_due(Instant::now()) {
             self.report(st);
+            exchanged = true;
         }
         if st.desired.is_some_and(|r| r.is_due(Instant::now())) {
             self.fetch_desired(st);
+            exchanged = true;
         }
         if st.jobs.is_some_and(|r| r.is_due(Instant::now())) {
             self.fetch_jobs(st);
+            exchanged = true;
         }
         if !st.deletes.is_empty() && st.delete_retry.is_due(Instant::now()) {
             self.delete_jobs(st);
+            exchanged = true;
         }
+        exchanged
     }
 
     /// Sleeps until the next exchange is due or the reconcile loop sends
@@ -116,6 +166,13 @@ impl HubLoop<'_> {
                 Ok(ToHub::Delete(ids)) => {
                     self.add_deletes(st, ids);
                     return;
+                }
+                Ok(ToHub::Guests) => {
+                    if st.guests_owed && st.report.failures() == 0 && self.shared.guests_known() {
+                        log::info!("the node's guests are read; reporting them now");
+                        st.report = Retry::due_at(Instant::now());
+                        return;
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(slice),
@@ -142,6 +199,8 @@ impl HubLoop<'_> {
             Ok(envelope) => {
                 st.interval = envelope.clamped_poll_interval();
                 st.report.succeeded(Instant::now(), st.interval);
+                st.guests_owed = report.guests.is_none();
+                self.shared.hub_contact();
                 self.shared.set_hub_note(None);
                 self.follow(st, &envelope);
             }
@@ -179,6 +238,7 @@ impl HubLoop<'_> {
         let bytes = match answer {
             Ok(b) => b,
             Err(HubError::Status { status: 404, .. }) => {
+                self.shared.hub_contact();
                 log::info!("the hub holds no desired state for this host");
                 st.desired = None;
                 return;
@@ -192,6 +252,7 @@ impl HubLoop<'_> {
             }
         };
         st.desired = None;
+        self.shared.hub_contact();
         let applied = self.shared.generation_applied();
         match ingest_hub_document(&self.config.state_dir, &bytes, applied) {
             Ok(doc) => {
@@ -216,6 +277,7 @@ impl HubLoop<'_> {
         match self.client.jobs(&self.config.host_id) {
             Ok(mut jobs) => {
                 st.jobs = None;
+                self.shared.hub_contact();
                 // A job whose deletion is still being retried is settled.
                 jobs.retain(|j| !st.deletes.contains(&j.job_id));
                 if !jobs.is_empty() {
@@ -237,6 +299,7 @@ impl HubLoop<'_> {
         for id in st.deletes.clone() {
             match self.client.delete_job(&self.config.host_id, &id) {
                 Ok(()) => {
+                    self.shared.hub_contact();
                     log::info!("hub job {id} deleted");
                     st.deletes.remove(&id);
                 }

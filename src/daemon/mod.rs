@@ -5,14 +5,17 @@
 //! ```text
 //!   main thread: start-up (journal open + recovery) → READY=1 → supervisor
 //!        │ spawns (scoped)                            (WATCHDOG=1, fatal exits)
-//!        ├── reconcile loop: journal lock → queue hub jobs → pass → unlock
-//!        │        ▲ ToReconcile::{Wake, Jobs}      │ ToHub::Delete
+//!        ├── reconcile loop: (start: read the node's guests) → journal lock
+//!        │        → queue hub jobs → pass → record status → unlock
+//!        │        ▲ ToReconcile::{Wake, Jobs}      │ ToHub::{Delete, Guests}
 //!        │        │                                ▼
 //!        └── hub loop: report → envelope → desired-state / jobs fetch, deletes
+//!                 → record hub status
 //! ```
 //!
 //! Owns: the threads, the channels between them and [`Shared`] (the
-//! `blocked` flag, the report's per-pass state, the hub note for `STATUS=`).
+//! `blocked` flag, the report's per-pass state, the hub's contact and
+//! error for `STATUS=`, `--status` and the metrics file).
 //! Trusts: the modules it drives; nothing from the hub (see `hub_loop`).
 //!
 //! Invariants:
@@ -27,8 +30,12 @@
 //!   exits with it. Configuration problems are found before `READY=1`.
 //! - `WATCHDOG=1` is sent only while both loops are beating (see
 //!   `watchdog`).
+//! - The first report lists the node's guests (CONTRACT §7): the reconcile
+//!   loop reads them before anything else and the hub loop waits for that
+//!   read (at most [`start_read_wait`]). A report that had to go out
+//!   without them (PVE unreadable) says `guests: null`, and one report
+//!   carrying them follows as soon as they are read.
 
-mod blocked;
 mod hub_loop;
 pub mod jobs;
 mod reconcile_loop;
@@ -37,9 +44,10 @@ pub mod schedule;
 mod watchdog;
 
 use crate::config::Config;
-use crate::hub::{HubClient, Job};
+use crate::hub::{HubClient, Job, blocked};
 use crate::journal::{Journal, JournalError};
 use crate::proxmox::Client;
+use crate::status::HubStatus;
 use crate::systemd::{self, Notifier};
 use report::ReportState;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +71,10 @@ pub enum ToReconcile {
 pub enum ToHub {
     /// These jobs are settled (executed or terminally rejected): delete them.
     Delete(Vec<String>),
+    /// A read of the node's guests ended (the start-up read, whether or not
+    /// it succeeded, or the first pass that read them): a report waiting
+    /// for them may go out.
+    Guests,
 }
 
 /// State both loops read and write.
@@ -71,7 +83,7 @@ pub struct Shared {
     state_dir: std::path::PathBuf,
     blocked: AtomicBool,
     report: Mutex<ReportState>,
-    hub_note: Mutex<Option<String>>,
+    hub: Mutex<HubStatus>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,7 +98,7 @@ impl Shared {
             state_dir: config.state_dir.clone(),
             blocked: AtomicBool::new(blocked::load(&config.state_dir)),
             report: Mutex::new(ReportState::at_start(generation_applied)),
-            hub_note: Mutex::new(None),
+            hub: Mutex::new(crate::status::hub_status(&config.state_dir)),
         }
     }
 
@@ -127,20 +139,39 @@ impl Shared {
         lock(&self.report).record_pass(out, at);
     }
 
+    /// Whether the node's guests have been read since start.
+    fn guests_known(&self) -> bool {
+        lock(&self.report).guests.is_some()
+    }
+
+    fn record_start_guests(&self, guests: &[crate::reconcile::plan::ActualGuest]) {
+        lock(&self.report).record_start_guests(guests);
+    }
+
+    /// What is wrong with the hub now (`None`: nothing).
     fn set_hub_note(&self, note: Option<String>) {
-        *lock(&self.hub_note) = note;
+        let mut hub = lock(&self.hub);
+        if note.is_some() {
+            hub.last_error_at = Some(crate::time::now_unix());
+        } else {
+            hub.last_error_at = None;
+        }
+        hub.last_error = note;
+    }
+
+    /// The hub answered an exchange as expected.
+    fn hub_contact(&self) {
+        lock(&self.hub).last_contact_at = Some(crate::time::now_unix());
+    }
+
+    fn hub_status(&self) -> HubStatus {
+        lock(&self.hub).clone()
     }
 
     fn status_line(&self) -> String {
-        let note = lock(&self.hub_note).clone();
+        let note = lock(&self.hub).last_error.clone();
         lock(&self.report).status_line(self.is_blocked(), note.as_deref())
     }
-}
-
-/// Whether the hub's last envelope said `blocked: true` (remembered in the
-/// state directory across restarts). One-shot mutating modes may consult it.
-pub fn hub_blocked(state_dir: &std::path::Path) -> bool {
-    blocked::load(state_dir)
 }
 
 /// The exit code for a journal that cannot be opened or written.
@@ -153,11 +184,24 @@ fn journal_exit(e: &JournalError) -> u8 {
     }
 }
 
-/// Start-up: open the journal (state lock), recover in-flight work, read
-/// the applied generation, release the lock.
+/// How long the hub loop waits for the start-up read of the node's guests
+/// before the first report goes out without them: one PVE request's
+/// timeout and a second. A PVE that answers at all answers well within it;
+/// one that does not must not hold back the heartbeat.
+pub fn start_read_wait(config: &Config) -> Duration {
+    config
+        .proxmox
+        .timeout
+        .saturating_add(Duration::from_secs(1))
+}
+
+/// Start-up: open the journal (state lock), recover in-flight work, clean
+/// the status files' leftover temps, read the applied generation, release
+/// the lock.
 fn start_up(config: &Config, client: &Client) -> Result<Option<u64>, u8> {
-    let journal =
-        Journal::open(&config.state_dir, crate::modes::LOCK_WAIT).map_err(|e| journal_exit(&e))?;
+    let journal = Journal::open(&config.state_dir, crate::journal::LOCK_WAIT)
+        .map_err(|e| journal_exit(&e))?;
+    crate::status::remove_stale_temps(config);
     let recovery =
         crate::reconcile::recover::recover(&journal, client).map_err(|e| journal_exit(&e))?;
     for note in &recovery.notes {
@@ -203,7 +247,11 @@ pub fn run(config: &Config, client: &Client, hub: Option<&HubClient>) -> u8 {
             heartbeat: &reconcile_beat,
             notifier: &notifier,
             checkin,
-            first_report_wait: hub_parts.map(|(h, _)| h.timeout + Duration::from_secs(5)),
+            first_report_wait: hub_parts.map(|(h, _)| {
+                h.timeout
+                    .saturating_add(start_read_wait(config))
+                    .saturating_add(Duration::from_secs(5))
+            }),
         };
         spawn(scope, "reconcile", fatal_tx.clone(), move || {
             reconcile.run()
@@ -219,6 +267,7 @@ pub fn run(config: &Config, client: &Client, hub: Option<&HubClient>) -> u8 {
                 inbox: hub_inbox,
                 heartbeat: &hub_beat,
                 checkin,
+                start_read_wait: start_read_wait(config),
             };
             spawn(scope, "hub", fatal_tx.clone(), move || hub_loop.run());
             beats.push(&hub_beat);

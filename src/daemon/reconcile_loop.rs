@@ -7,6 +7,12 @@
 //! so the lock is free between passes and `--reconcile-now` / `--submit`
 //! work beside the daemon.
 //!
+//! With a hub, the loop first reads the node's guest list (one PVE read,
+//! before anything else) so the first report can list them, and tells the
+//! hub loop when that read (or, if it failed, the first pass's) is done.
+//! After every pass it records the pass for `--status` and the metrics
+//! file, before the state lock is released.
+//!
 //! Failure handling:
 //! - lock held past the wait (a long one-shot run) → this round is skipped,
 //!   delivered jobs are kept for the next one;
@@ -61,6 +67,7 @@ impl ReconcileLoop<'_> {
         let mut tracker = JobTracker::default();
         let mut held: Vec<Job> = Vec::new();
         let mut last_errors: Vec<String> = Vec::new();
+        self.read_guests_at_start();
         if let Some(limit) = self.first_report_wait {
             self.wait(Instant::now() + limit, &mut held);
         }
@@ -82,6 +89,23 @@ impl ReconcileLoop<'_> {
                 .unwrap_or(started);
             self.wait(next, &mut held);
         }
+    }
+
+    /// With a hub: the node's guest list for the first report (CONTRACT
+    /// §7). Whatever the result, the hub loop is told the read is over.
+    fn read_guests_at_start(&self) {
+        let Some(tx) = &self.to_hub else { return };
+        self.heartbeat.beat();
+        match crate::reconcile::actual::read(self.client, None) {
+            Ok(actual) => self.shared.record_start_guests(&actual.all_guests()),
+            Err(e) => log::warn!(
+                "cannot read this node's guests at start ({e}); the first report goes out \
+                 without them and the guests follow once a pass reads them"
+            ),
+        }
+        self.heartbeat.beat();
+        // The hub loop ends only if the process is ending.
+        let _ = tx.send(ToHub::Guests);
     }
 
     /// Waits until `deadline` or a message from the hub loop (a pass is
@@ -115,7 +139,7 @@ impl ReconcileLoop<'_> {
         held: &mut Vec<Job>,
         last_errors: &mut Vec<String>,
     ) -> Result<Round, u8> {
-        let journal = match Journal::open(&self.config.state_dir, crate::modes::LOCK_WAIT) {
+        let journal = match Journal::open(&self.config.state_dir, crate::journal::LOCK_WAIT) {
             Ok(j) => j,
             Err(JournalError::Locked { .. }) => return Ok(Round::Skipped),
             Err(e) => return Err(super::journal_exit(&e)),
@@ -136,12 +160,21 @@ impl ReconcileLoop<'_> {
             tick: &mut tick,
         };
         let at = crate::time::now_unix();
+        let started = Instant::now();
         let output = engine::run_pass(inputs, JournalView::Write(&journal))
             .map_err(|e| super::journal_exit(&e))?;
         delete.extend(tracker.settle_in(&journal));
+        crate::status::record_pass(self.config, &journal, &output, at, started.elapsed());
         drop(journal);
         log_errors(&output.report.errors, last_errors);
+        let guests_were_known = self.shared.guests_known();
         self.shared.record_pass(&output, at);
+        if !guests_were_known
+            && self.shared.guests_known()
+            && let Some(tx) = &self.to_hub
+        {
+            let _ = tx.send(ToHub::Guests);
+        }
         let status = self.shared.status_line();
         if let Err(e) = self.notifier.status(&status) {
             log::debug!("sd_notify STATUS failed: {e}");

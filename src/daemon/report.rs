@@ -5,11 +5,13 @@
 //! Trusts: the pass output (the agent's own reading of PVE).
 //!
 //! Rules:
-//! - `guests`: every guest the last pass read on this node, managed or
-//!   not. When a pass could not read PVE at all, the guests of the last
-//!   successful read are reported with `status: "unknown"` (they most
-//!   likely still exist; their state is not known), rather than an empty
-//!   list that would read as "every guest vanished".
+//! - `guests`: every guest the last read found on this node, managed or
+//!   not (the start-up read, then every pass's). `null` until a read
+//!   succeeded: an empty list means the node has no guest, never "not read
+//!   yet" (CONTRACT §7). When a pass could not read PVE at all, the guests
+//!   of the last successful read are reported with `status: "unknown"`
+//!   (they most likely still exist; their state is not known), rather than
+//!   an empty list that would read as "every guest vanished".
 //! - `spec.memory_bytes` is MiB × 1048576; a value that does not fit, or a
 //!   core count above `u32::MAX`, is reported as `null` (unknown).
 //! - `pending` lists the pass's `pending_signature` actions as `--pending`
@@ -31,7 +33,8 @@ const MIB: u64 = 1024 * 1024;
 /// The report's per-pass part.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportState {
-    pub guests: Vec<GuestReport>,
+    /// `None` until the node's guests were read.
+    pub guests: Option<Vec<GuestReport>>,
     pub generation_applied: Option<u64>,
     pub pending: Vec<PendingApproval>,
     pub last_pass: Option<PassSummary>,
@@ -65,11 +68,20 @@ impl ReportState {
         self.pending = out.pending.iter().map(pending_approval).collect();
         self.errors = out.report.errors.len();
         if out.actual_read {
-            self.guests = out.guests.iter().map(guest_report).collect();
+            self.guests = Some(out.guests.iter().map(guest_report).collect());
         } else {
-            for g in &mut self.guests {
+            for g in self.guests.iter_mut().flatten() {
                 g.status = GuestStatus::Unknown;
             }
+        }
+    }
+
+    /// Folds in the start-up read of the node's guests (the resource list
+    /// alone: specs the list does not carry stay `null` until a pass reads
+    /// the managed guests' configs). A pass's read is newer: kept.
+    pub fn record_start_guests(&mut self, guests: &[ActualGuest]) {
+        if self.guests.is_none() {
+            self.guests = Some(guests.iter().map(guest_report).collect());
         }
     }
 

@@ -22,6 +22,7 @@
 //!   `[A-Za-z0-9._-]{1,128}` and never `.` or `..`, so they cannot change
 //!   the shape of the URL.
 
+pub mod blocked;
 mod client;
 pub mod model;
 

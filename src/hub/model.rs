@@ -110,7 +110,9 @@ pub struct HostReport {
     pub agent_version: String,
     /// RFC 3339 UTC (`crate::time::format_rfc3339`).
     pub reported_at: String,
-    pub guests: Vec<GuestReport>,
+    /// `None` (sent as `null`) until the node's guests were read: an empty
+    /// list means the node has none, never "not read yet".
+    pub guests: Option<Vec<GuestReport>>,
     pub desired_generation_applied: Option<u64>,
     /// Actions awaiting a signature, as `--pending` lists them.
     pub pending: Vec<PendingApproval>,

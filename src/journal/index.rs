@@ -50,6 +50,9 @@ pub struct InFlight {
     pub idempotency_key: String,
     pub nonce: Option<String>,
     pub upid: Option<String>,
+    /// When the intent was written (Unix seconds); `None` for intents
+    /// journaled before the time was recorded.
+    pub since: Option<i64>,
 }
 
 /// A verified signed op waiting for a pass.
@@ -153,6 +156,7 @@ impl Index {
                 source,
                 idempotency_key,
                 nonce,
+                at,
             } => {
                 let flight = InFlight {
                     vmid,
@@ -162,6 +166,7 @@ impl Index {
                     idempotency_key,
                     nonce,
                     upid: None,
+                    since: at,
                 };
                 self.in_flight.insert(op_id, flight);
             }
@@ -276,6 +281,7 @@ impl Index {
                 source: f.source.clone(),
                 idempotency_key: f.idempotency_key.clone(),
                 nonce: f.nonce.clone(),
+                at: f.since,
             });
             if let Some(upid) = &f.upid {
                 out.push(Record::TaskStarted {

@@ -60,6 +60,10 @@ use std::path::Path;
 pub const JOURNAL_FILE: &str = "journal";
 /// Compaction's temporary file name in the state dir.
 pub const TEMP_FILE: &str = "journal.tmp";
+/// How long a mutating opener (the daemon's passes, `--reconcile-now`,
+/// `--submit`) waits for the state lock (CONTRACT §6). Read-only modes
+/// never wait.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Largest journal file read into memory. Compaction keeps the file near
 /// the live state (a few MiB); this only stops a runaway file from
 /// exhausting memory.
@@ -118,6 +122,36 @@ pub fn open_read_only(state_dir: &Path) -> Result<Index, JournalError> {
         );
     }
     Ok(index)
+}
+
+/// What `--status` reads of the journal: the live state and the file's
+/// facts, taken without the lock and without writing.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOnlySnapshot {
+    pub index: Index,
+    /// The file's size as read (0 when there is no journal yet).
+    pub bytes: u64,
+    /// Valid records (a torn tail is not counted).
+    pub records: u64,
+    /// `None` when there is no journal yet.
+    pub chain_head: Option<format::Hash>,
+}
+
+/// [`open_read_only`] with the file's size, record count and chain head.
+/// Never creates, writes or truncates anything; a torn tail (an append in
+/// progress, or an unfinished one) is ignored.
+pub fn snapshot_read_only(state_dir: &Path) -> Result<ReadOnlySnapshot, JournalError> {
+    let path = state_dir.join(JOURNAL_FILE);
+    let Some(bytes) = read_journal(&path)? else {
+        return Ok(ReadOnlySnapshot::default());
+    };
+    let (index, summary) = replay(&bytes)?;
+    Ok(ReadOnlySnapshot {
+        index,
+        bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        records: summary.records,
+        chain_head: Some(summary.chain_head),
+    })
 }
 
 /// Every valid record of a journal file with its seq, in order (read-only;

@@ -94,6 +94,10 @@ pub enum Record {
         source: String,
         idempotency_key: String,
         nonce: Option<String>,
+        /// When the intent was written (Unix seconds), for `--status`.
+        /// Absent in records written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<i64>,
     },
     /// The PVE task id of an in-flight op.
     TaskStarted { op_id: String, upid: String },

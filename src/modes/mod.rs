@@ -7,6 +7,7 @@ mod daemon;
 mod journal_verify;
 mod pass;
 mod pending;
+mod status;
 mod submit;
 
 use crate::cli::Mode;
@@ -41,13 +42,15 @@ pub fn dispatch(ctx: &Context, mode: &Mode) -> u8 {
         Mode::CheckOp { blob, sig } => check_op::run(ctx, blob, sig),
         Mode::Submit { blob, sig } => submit::run(ctx, blob, sig),
         Mode::JournalVerify => journal_verify::run(ctx),
+        Mode::Status => status::run(ctx),
         Mode::Version | Mode::Help => crate::exit::OK,
     }
 }
 
 /// Modes that verify signatures, or whose pass would: they refuse to start
-/// on signer files that do not load. `--journal-verify`, `--status`,
-/// `--help` and `--version` do not read them.
+/// on signer files that do not load. `--journal-verify`, `--help` and
+/// `--version` do not read them; `--status` reads them only to name the
+/// signers of queued ops, and answers without them when they do not load.
 fn uses_signers(mode: &Mode) -> bool {
     match mode {
         Mode::Daemon
@@ -57,12 +60,9 @@ fn uses_signers(mode: &Mode) -> bool {
         | Mode::Pending
         | Mode::CheckOp { .. }
         | Mode::Submit { .. } => true,
-        Mode::JournalVerify | Mode::Version | Mode::Help => false,
+        Mode::JournalVerify | Mode::Status | Mode::Version | Mode::Help => false,
     }
 }
-
-/// How long mutating modes wait for the state lock (CONTRACT §6).
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The exit code for a journal that cannot be opened or written.
 pub fn journal_exit(e: &crate::journal::JournalError) -> u8 {
@@ -77,7 +77,8 @@ pub fn journal_exit(e: &crate::journal::JournalError) -> u8 {
 
 /// Opens the journal for writing (waiting for the state lock).
 pub fn open_journal(ctx: &Context) -> Result<crate::journal::Journal, u8> {
-    crate::journal::Journal::open(&ctx.config.state_dir, LOCK_WAIT).map_err(|e| journal_exit(&e))
+    crate::journal::Journal::open(&ctx.config.state_dir, crate::journal::LOCK_WAIT)
+        .map_err(|e| journal_exit(&e))
 }
 
 /// The PVE client; a trust anchor that does not load is a config error.

@@ -1,5 +1,9 @@
 //! `--plan` and `--reconcile-now`: one pass, printed as a table or as the
 //! CONTRACT §6 document; the exit code is the pass's (0, 1 or 4).
+//!
+//! `--reconcile-now` records its pass for `--status` and the metrics file
+//! (as the daemon's passes do) before it releases the state lock; `--plan`
+//! writes nothing.
 
 use super::Context;
 use crate::journal;
@@ -20,7 +24,7 @@ pub fn run(ctx: &Context, kind: Kind) -> u8 {
     // before each mutation, so a block the daemon records meanwhile stops
     // this pass's lanes too.
     let state_dir = ctx.config.state_dir.clone();
-    let blocked = move || crate::daemon::hub_blocked(&state_dir);
+    let blocked = move || crate::hub::blocked::load(&state_dir);
     if blocked() {
         log::warn!("the hub has blocked this host: no mutation this pass");
     }
@@ -37,7 +41,15 @@ pub fn run(ctx: &Context, kind: Kind) -> u8 {
             Err(e) => return super::journal_exit(&e),
         },
         Kind::ReconcileNow => match super::open_journal(ctx) {
-            Ok(j) => engine::run_pass(inputs, JournalView::Write(&j)),
+            Ok(j) => {
+                let at = crate::time::now_unix();
+                let started = std::time::Instant::now();
+                let output = engine::run_pass(inputs, JournalView::Write(&j));
+                if let Ok(o) = &output {
+                    crate::status::record_pass(&ctx.config, &j, o, at, started.elapsed());
+                }
+                output
+            }
             Err(code) => return code,
         },
     };

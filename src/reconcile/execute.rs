@@ -110,6 +110,7 @@ pub fn execute(
         source: action.source.as_str().to_string(),
         idempotency_key: nonce.clone().unwrap_or_else(|| op_id.to_string()),
         nonce: nonce.clone(),
+        at: Some(crate::time::now_unix()),
     })?;
     if let Err(not_now) = verify_now_then_consume(env, allowed, op_id)? {
         env.journal.append(Record::Outcome {

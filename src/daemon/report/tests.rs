@@ -78,7 +78,38 @@ fn before_the_first_pass_the_report_has_the_journal_generation_and_no_pass() {
     let doc = serde_json::to_value(ReportState::at_start(Some(5)).host_report("h", 0)).unwrap();
     assert_eq!(doc["desired_generation_applied"], 5);
     assert_eq!(doc["last_pass"], serde_json::Value::Null);
-    assert_eq!(doc["guests"], json!([]));
+    // Not read yet is not "no guests".
+    assert_eq!(doc["guests"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_start_up_read_lists_the_guests_until_a_pass_reads_them_again() {
+    let mut state = ReportState::at_start(None);
+    state.record_start_guests(&[]);
+    assert_eq!(
+        serde_json::to_value(state.host_report("h", 0)).unwrap()["guests"],
+        json!([]),
+        "a node read as empty is reported as empty"
+    );
+    let mut state = ReportState::at_start(None);
+    let mut listed = guest(100, PowerState::Running);
+    listed.cores = None;
+    state.record_start_guests(&[listed]);
+    assert_eq!(state.guests.as_ref().unwrap()[0].spec.cores, None);
+    state.record_pass(&output(true, vec![guest(100, PowerState::Stopped)]), 0);
+    state.record_start_guests(&[]);
+    let guests = state.guests.as_ref().unwrap();
+    assert_eq!(guests[0].spec.cores, Some(2), "the pass's read is newer");
+    assert_eq!(guests[0].status, GuestStatus::Stopped);
+}
+
+#[test]
+fn a_pass_that_cannot_read_pve_before_any_read_leaves_the_guests_unknown() {
+    let mut state = ReportState::at_start(None);
+    state.record_pass(&output(false, Vec::new()), 0);
+    assert_eq!(state.guests, None);
+    let doc = serde_json::to_value(state.host_report("h", 0)).unwrap();
+    assert_eq!(doc["guests"], serde_json::Value::Null);
 }
 
 #[test]
@@ -86,9 +117,10 @@ fn an_unreadable_pve_keeps_the_known_guests_with_unknown_status() {
     let mut state = ReportState::default();
     state.record_pass(&output(true, vec![guest(100, PowerState::Running)]), 0);
     state.record_pass(&output(false, Vec::new()), 60);
-    assert_eq!(state.guests.len(), 1);
-    assert_eq!(state.guests[0].status, GuestStatus::Unknown);
-    assert_eq!(state.guests[0].spec.cores, Some(2));
+    let guests = state.guests.as_ref().unwrap();
+    assert_eq!(guests.len(), 1);
+    assert_eq!(guests[0].status, GuestStatus::Unknown);
+    assert_eq!(guests[0].spec.cores, Some(2));
 }
 
 #[test]

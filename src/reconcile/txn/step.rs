@@ -46,6 +46,7 @@ pub(super) fn journaled_step(
         source: source.to_string(),
         idempotency_key: op_id.to_string(),
         nonce: None,
+        at: Some(crate::time::now_unix()),
     })?;
     let upid = match call() {
         Ok(upid) => upid,

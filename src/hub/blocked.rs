@@ -1,7 +1,9 @@
-//! `daemon::blocked`: the hub's `blocked` flag, remembered across restarts.
+//! `hub::blocked`: the hub's `blocked` flag, remembered across restarts.
 //!
 //! Owns: `<state_dir>/hub-blocked`, an empty file that exists while the
-//! last envelope said `blocked: true`.
+//! last envelope said `blocked: true`. The daemon writes it; one-shot
+//! mutating modes, `--status` and the metrics file read it (here, so that
+//! neither `daemon` nor `modes` imports the other).
 //!
 //! Why: a restart while the hub is unreachable must not lift a block the
 //! hub set. The daemon starts with the remembered flag and only a later

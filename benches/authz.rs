@@ -2,8 +2,15 @@
 //! (stages 1-9) against `ssh-keygen -Y verify` run once per op, on the same
 //! key, allowed_signers file, blob and signature, measured in the same run.
 //! Budget: in-process >= 100x the reference rate.
+//!
+//! Two-person rule (CONTRACT §11): the cost of counting a k-approval op
+//! (`authz::approvals::verify`: k signatures by k distinct signers over one
+//! blob, each through stages 1-9) at k = 1, 2 and 5, in ops/s (one op = all
+//! its k signatures), next to the same `ssh-keygen` reference. It must stay
+//! far above the rate at which the agent can call PVE (a few per second).
 
 use felhom_agent::authz::{self, NAMESPACE, Signers, VerifyPolicy, canonical_blob};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +18,8 @@ use std::time::{Duration, Instant};
 const BUDGET: f64 = 100.0;
 const IN_PROCESS_TIME: Duration = Duration::from_secs(2);
 const REFERENCE_RUNS: u32 = 100;
+/// The quorums measured (5 is `config::MAX_REQUIRED_APPROVALS`).
+const QUORUMS: [usize; 3] = [1, 2, 5];
 
 fn run_ok(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())
@@ -113,5 +122,61 @@ pub fn run() {
         "ratio {ratio:.0}x (budget >= {BUDGET:.0}x): {}",
         if ratio >= BUDGET { "PASS" } else { "FAIL" }
     );
+    approvals(&dir, &blob, &policy, reference);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// k-approval ops per second at each of [`QUORUMS`], with `reference`
+/// (ssh-keygen, one signature per process) beside them.
+fn approvals(dir: &Path, blob: &[u8], policy: &VerifyPolicy, reference: f64) {
+    let max = QUORUMS.iter().copied().max().unwrap_or(1);
+    let mut text = String::new();
+    let mut sigs = Vec::new();
+    for i in 0..max {
+        let key = dir.join(format!("approver{i}"));
+        let blob_path = dir.join(format!("approval{i}.json"));
+        let made = run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key),
+        ) && std::fs::write(&blob_path, blob).is_ok()
+            && run_ok(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"])
+                    .arg(&key)
+                    .arg(&blob_path),
+            );
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap_or_default();
+        let sig = std::fs::read(dir.join(format!("approval{i}.json.sig"))).unwrap_or_default();
+        if !made || public.is_empty() || sig.is_empty() {
+            println!("approvals: ssh-keygen failed; nothing measured");
+            return;
+        }
+        let _ = writeln!(text, "approver{i}@example.com {}", public.trim());
+        sigs.push(sig);
+    }
+    let Ok(signers) = Signers::from_texts(Some(("bench", &text)), None) else {
+        println!("approvals: bench signer file rejected");
+        return;
+    };
+    for k in QUORUMS {
+        let held: Vec<&[u8]> = sigs.iter().take(k).map(Vec::as_slice).collect();
+        let start = Instant::now();
+        let mut n: u64 = 0;
+        while start.elapsed() < IN_PROCESS_TIME {
+            let counted = authz::approvals::verify(&signers, policy, blob, &held, &|_| false)
+                .map(|a| a.count());
+            assert_eq!(
+                counted.ok(),
+                u32::try_from(k).ok(),
+                "bench approvals must count"
+            );
+            n += 1;
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "approvals k={k} (k signatures, stages 1-9 each): {rate:>10.0} ops/s, {:.0}x ssh-keygen",
+            rate / reference
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --offline                # every section
 //!     cargo bench --offline -- journal     # sections whose name contains "journal"
+//!     cargo bench --offline -- reconcile-tasks   # lanes at realistic task durations
 
 mod authz;
 mod journal;
@@ -25,6 +26,7 @@ fn main() {
         ("journal", journal::run),
         ("journal-growth", journal_growth::run),
         ("reconcile", reconcile::run),
+        ("reconcile-tasks", reconcile::tasks::run),
         ("provision", provision::run),
     ];
     for (name, run) in sections {

@@ -9,6 +9,10 @@
 //!   `engine::run_pass_with_lanes` on identical fresh fakepve instances;
 //!   the ratio is printed (fakepve is one Python process, so the gain shown
 //!   is a floor: a real PVE host serves requests in parallel);
+//! - (section `reconcile-tasks`, [`tasks`]) the same comparison with tasks
+//!   of realistic duration (fakepve at time scale 1, every start taking
+//!   2 s), where the lanes overlap the tasks: budget 8 lanes >= 6x one
+//!   lane, and the pass's wall time against the ideal (total task time / 8);
 //! - the binary's peak RSS (`/usr/bin/time -v`, else `VmHWM` polled from
 //!   `/proc`) on a converged pass and on a pass writing all 500 guests:
 //!   budget ≤ 20 MiB;
@@ -27,6 +31,7 @@
 #[path = "../tests/support/fakepve.rs"]
 #[allow(clippy::indexing_slicing)]
 pub(crate) mod fakepve;
+pub mod tasks;
 
 use fakepve::FakePve;
 use felhom_agent::config::{Config, Env};
@@ -76,6 +81,11 @@ fn host(tag: &str) -> Host {
         time_scale: 0.0,
         ..Default::default()
     });
+    host_on(pve, tag, &desired(1, "bench"))
+}
+
+/// An agent installation (config, state dir, desired state) on `pve`.
+fn host_on(pve: FakePve, tag: &str, desired_state: &Value) -> Host {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bench-reconcile-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -91,7 +101,7 @@ fn host(tag: &str) -> Host {
     });
     let config_path = dir.join("agent.json");
     write_json(&config_path, &config);
-    write_json(&dir.join("desired-state.json"), &desired(1, "bench"));
+    write_json(&dir.join("desired-state.json"), desired_state);
     Host {
         pve,
         dir,

@@ -118,6 +118,7 @@ fn load_reads_both_files_and_none_paths_give_no_signers() {
         clock_skew_seconds: 120,
         max_validity_seconds: 86_400,
         require_user_presence: true,
+        ..felhom_agent::config::AuthzConfig::default()
     };
     let s = Signers::load(&cfg).unwrap();
     assert_eq!(s.lines().len(), 1);

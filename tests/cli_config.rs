@@ -102,6 +102,14 @@ fn each_kind_of_bad_config_exits_78_naming_the_path() {
             Box::new(|v| v["authz"]["max_validity_seconds"] = 0.into()),
         ),
         (
+            "authz.approvals.guest_destroy",
+            Box::new(|v| v["authz"]["approvals"] = serde_json::json!({"guest_destroy": 6})),
+        ),
+        (
+            "authz.approvals.destroy_everything",
+            Box::new(|v| v["authz"]["approvals"] = serde_json::json!({"destroy_everything": 2})),
+        ),
+        (
             "hub",
             Box::new(|v| {
                 v["hub"] = serde_json::json!({"url": "https://hub.example", "api_key_file": "/nonexistent"})

@@ -15,6 +15,8 @@
 //! does exactly what it names. `binding_mismatch` is what the gate answers
 //! when a verified op is offered for an action it does not name exactly;
 //! that is proven on the gate function with real verified ops.
+//!
+//! The two-person rule's cases (CONTRACT §11) are in `gate_matrix/approvals.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,12 +31,16 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
+#[path = "gate_matrix/approvals.rs"]
+mod approvals;
+
 use agent::{Agent, BlobSpec, HOST_ID, decisions, deletes_of, nonce_consumed};
 use fakepve::FakePve;
-use felhom_agent::authz::{self, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::authz::{self, Approvals, OpClass, Signers, VerifiedOp, VerifyPolicy};
+use felhom_agent::config::RequiredApprovals;
 use felhom_agent::journal::Record;
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
-use felhom_agent::reconcile::classify::{AgentContext, classify};
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts, classify};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -164,7 +170,8 @@ fn unknown_op_is_destructive_unsupported_and_does_not_burn_its_nonce() {
             "wipe_everything",
             9000,
             AgentContext { transaction: None },
-            None
+            None,
+            GuestFacts::default()
         ),
         OpClass::Destructive
     );
@@ -231,8 +238,16 @@ fn unsigned_destructive_job_is_never_queued_and_the_action_stays_pending() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
-    let d = gate::decide(action, None, AgentContext { transaction: None }, None, &ctx);
+    let d = gate::decide(
+        action,
+        None,
+        AgentContext { transaction: None },
+        None,
+        GuestFacts::default(),
+        &ctx,
+    );
     assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
 }
 
@@ -267,7 +282,8 @@ fn hub_scratch_or_provenance_claim_rejects_the_document_and_the_destroy_stays_re
             AgentContext {
                 transaction: Some("t1")
             },
-            None
+            None,
+            GuestFacts::default()
         ),
         OpClass::Destructive
     );
@@ -414,6 +430,7 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let ctx = GateContext {
         host_id: HOST_ID,
         blocked: false,
+        approvals: &RequiredApprovals::default(),
     };
     let destroy = |vmid, purge| Action {
         vmid,
@@ -441,9 +458,10 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
         let op = verified(&a, &spec);
         let d = gate::decide(
             action,
-            Some(op),
+            Some(Approvals::single(op)),
             AgentContext { transaction: None },
             None,
+            GuestFacts::default(),
             &ctx,
         );
         match d {
@@ -456,9 +474,10 @@ fn gate_refuses_a_verified_op_that_names_another_guest_op_or_params() {
     let op = verified(&a, &destroy_spec(9001));
     let d = gate::decide(
         destroy(9001, true),
-        Some(op),
+        Some(Approvals::single(op)),
         AgentContext { transaction: None },
         None,
+        GuestFacts::default(),
         &ctx,
     );
     assert!(
@@ -680,9 +699,11 @@ fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_e
                 transaction: Some(txn),
             },
             provenance.as_ref(),
+            GuestFacts::default(),
             &GateContext {
                 host_id: HOST_ID,
                 blocked: false,
+                approvals: &Default::default(),
             },
         );
         assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");

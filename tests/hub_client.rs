@@ -71,6 +71,8 @@ fn sample_report() -> HostReport {
             params: serde_json::json!({"purge": true}),
             blob: "{\"op\":\"guest_destroy\"}".to_string(),
             sign_command: "ssh-keygen -Y sign -n felhom-op-v1 -f KEY op.json".to_string(),
+            approvals: 1,
+            approvals_required: 2,
         }],
         last_pass: Some(PassSummary {
             at: "2026-09-21T14:13:20Z".to_string(),
@@ -120,7 +122,8 @@ fn report_posts_the_host_report_with_bearer_key_and_decodes_the_envelope() {
         "desired_generation_applied": 11,
         "pending": [{"vmid": 9003, "op": "guest_destroy", "params": {"purge": true},
                      "blob": "{\"op\":\"guest_destroy\"}",
-                     "sign_command": "ssh-keygen -Y sign -n felhom-op-v1 -f KEY op.json"}],
+                     "sign_command": "ssh-keygen -Y sign -n felhom-op-v1 -f KEY op.json",
+                     "approvals": 1, "approvals_required": 2}],
         "last_pass": {"at": "2026-09-21T14:13:20Z", "actions": 3, "failed": 1, "pending": 1},
     });
     assert_eq!(req.json(), expected);

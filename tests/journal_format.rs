@@ -227,6 +227,14 @@ fn queued(nonce: &str) -> Record {
     }
 }
 
+fn approval(nonce: &str, sig: &str) -> Record {
+    Record::ApprovalAdded {
+        nonce: nonce.into(),
+        sig: sig.into(),
+        source: "submit".into(),
+    }
+}
+
 fn consumed(nonce: &str, expires_at: i64) -> Record {
     Record::NonceConsumed {
         nonce: nonce.into(),
@@ -249,6 +257,11 @@ fn index_workload(j: &Journal) {
         queued("n1"),
         queued("n2"),
         queued("n3"),
+        approval("n2", "sig-bob"),
+        approval("n2", "sig-bob"),
+        approval("n2", "sig"),
+        approval("n3", "sig-carol"),
+        approval("nowhere", "sig-dave"),
         consumed("n1", i64::MAX),
         Record::OpDequeued {
             nonce: "n3".into(),
@@ -311,11 +324,25 @@ fn the_index_replays_in_flight_keys_nonces_queue_provenance_and_signers() {
             .collect::<Vec<_>>(),
         vec!["n2"]
     );
+    // One added approval: a signature already held, or for an op not
+    // queued, changes nothing; approvals leave with their op.
+    assert_eq!(
+        ix.queued[0]
+            .added
+            .iter()
+            .map(|a| a.sig.as_str())
+            .collect::<Vec<_>>(),
+        vec!["sig-bob"]
+    );
+    assert_eq!(
+        ix.queued[0].signatures(),
+        vec![&b"sig"[..], &b"sig-bob"[..]]
+    );
     assert!(ix.created_in(9100, "t1") && !ix.created_in(9100, "t2"));
     assert!(!ix.created_in(9101, "t2") && ix.transactions.open_on(9101).is_none());
     assert_eq!(ix.last_generation, Some(7));
     assert_eq!(ix.signers.as_ref().map(|s| s.1.as_str()), Some("r1"));
-    assert_eq!(ix.records, 18);
+    assert_eq!(ix.records, 23);
 }
 
 #[test]

@@ -80,6 +80,11 @@ fn sample_records() -> Vec<Record> {
             source: "job".into(),
             expires_at: 5,
         },
+        Record::ApprovalAdded {
+            nonce: "n2".into(),
+            sig: "-----BEGIN SSH SIGNATURE-----\nbob".into(),
+            source: "hub:j2".into(),
+        },
         Record::OpDequeued {
             nonce: "n2".into(),
             reason: "expired".into(),

@@ -32,6 +32,20 @@ const SEEDS: &[&str] = &[
     r#"{"data": null, "message": "Permission check failed (/vms/1000, VM.PowerMgmt)\n"}"#,
     r#"{"data": {"type": "lvmthin", "content": "images,rootdir", "enabled": 1, "active": 1, "shared": 0, "total": 107374182400, "used": 8589934592, "avail": 98784247808}}"#,
     r#"{"data": {"name": "tpl", "template": 1, "scsi0": "local-lvm:base-9000-disk-0,iothread=1,size=8G", "efidisk0": "local-lvm:base-9000-disk-1,efitype=4m,size=4M", "ide2": "local:iso/debian.iso,media=cdrom", "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0", "digest": "9e0f"}}"#,
+    r#"{"data": [{"key": "cores", "value": 1, "pending": 4}, {"key": "description", "value": "x", "delete": 2}, {"key": "tags", "delete": 1}, {"key": "memory", "value": "512"}, {"key": "balloon", "value": 256}]}"#,
+    r#"{"data": [{"id": "100-0", "guest": 100, "target": "pve2", "type": "local", "jobnum": 0}]}"#,
+    r#"{"data": [{"n": 1, "t": "starting"}], "total": 1500}"#,
+    r#"{"data": null}"#,
+];
+
+/// Status lines as PVE 8.0-8.3 and pveproxy send them, the reason being
+/// the only message.
+const STATUS_LINES: &[&str] = &[
+    "HTTP/1.1 500 VM is locked (backup)\r\n",
+    "HTTP/1.1 500 can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\r\n",
+    "HTTP/1.1 403 Permission check failed (/vms/100, VM.PowerMgmt)\r\n",
+    "HTTP/1.1 595 No route to host\r\n",
+    "HTTP/1.1 596 Connection timed out\r\n",
 ];
 
 /// Bytes that keep a mutation close to JSON.
@@ -112,6 +126,9 @@ fn decode_all(data: &Value) -> usize {
     ok += usize::from(decode_upid(data).is_ok());
     ok += usize::from(decode_storage_status(data).is_ok());
     ok += usize::from(decode_template_disks(data).is_ok());
+    ok += usize::from(decode_pending(Kind::Qemu, data).is_ok());
+    ok += usize::from(decode_pending(Kind::Lxc, data).is_ok());
+    ok += usize::from(decode_replication(data).is_ok());
     ok
 }
 
@@ -149,7 +166,56 @@ fn mutated_bytes_never_panic_any_decoder() {
         if let Ok(data) = decode_answer(status, &bytes) {
             decode_all(&data);
         }
+        // The same body with a mutated status line's reason phrase.
+        let line = mutate_bytes(
+            &mut rng,
+            STATUS_LINES[round % STATUS_LINES.len()].as_bytes(),
+        );
+        if let Some(Some(reason)) = reason_phrase(&line) {
+            assert!(!reason.contains(['\r', '\n']), "{reason:?}");
+            if let Err(e) = decode_answer_with_reason(status, Some(&reason), &bytes) {
+                assert!(e.to_string().chars().count() < 4096);
+            }
+        }
     }
+}
+
+/// PVE 8.0-8.3 sends `{"data": null}`: the status line's reason is the
+/// message, and it is classified like a body message.
+#[test]
+fn status_line_reasons_are_classified_like_body_messages() {
+    let body = br#"{"data": null}"#;
+    let reason = |line: &str| reason_phrase(line.as_bytes()).unwrap().unwrap();
+    let e = decode_answer_with_reason(500, Some(&reason(STATUS_LINES[0])), body).unwrap_err();
+    assert_eq!(e.lock(), Some("backup"));
+    let e = decode_answer_with_reason(500, Some(&reason(STATUS_LINES[1])), body).unwrap_err();
+    assert!(e.is_lock_timeout(), "{e:?}");
+    let e = decode_answer_with_reason(403, Some(&reason(STATUS_LINES[2])), body).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PveError::PermissionDenied {
+                privilege: Some(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = decode_answer_with_reason(595, Some(&reason(STATUS_LINES[3])), b"").unwrap_err();
+    assert_eq!(
+        e,
+        PveError::NodeUnreachable {
+            status: 595,
+            message: "No route to host".into()
+        }
+    );
+    // A body message wins over the status line (PVE >= 8.4 sends both).
+    let e = decode_answer_with_reason(500, Some("Internal Server Error"), SEEDS[10].as_bytes());
+    assert!(
+        e.unwrap_err()
+            .to_string()
+            .contains("Permission check failed")
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use felhom_agent::reconcile::desired::{DesiredGuest, DesiredState, GuestState};
 use felhom_agent::reconcile::normalize::{
     MIB, description_matches, memory_bytes_to_mib, memory_matches,
 };
-use felhom_agent::reconcile::plan::{ActualGuest, GuestKind, Plan, PowerState, plan};
+use felhom_agent::reconcile::plan::{ActualGuest, GuestKind, Plan, PowerState, PveFacts, plan};
 use std::collections::{BTreeMap, BTreeSet};
 
 const CASES: u64 = 5000;
@@ -110,6 +110,7 @@ fn random_actual(rng: &mut SplitMix) -> Vec<ActualGuest> {
             cores: maybe(rng, |r| 1 + r.below(8)),
             memory_mib: maybe(rng, |r| 1 + r.below(9)),
             description: maybe(rng, |r| r.pick(DESCRIPTIONS).to_string()),
+            pve: PveFacts::default(),
         });
     }
     // PVE lists guests in no particular order.
@@ -293,6 +294,7 @@ fn unmanaged_guests_are_untouched_even_when_they_drift_wildly() {
         cores: None,
         memory_mib: None,
         description: Some("\u{1b}".into()),
+        pve: PveFacts::default(),
     };
     let p = plan(&d, &[wild]);
     assert!(p.actions.is_empty() && p.skipped_locked.is_empty() && p.unknown_power.is_empty());

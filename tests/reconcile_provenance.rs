@@ -21,7 +21,7 @@ mod rng;
 use felhom_agent::authz::OpClass;
 use felhom_agent::journal::txn::step_op_id;
 use felhom_agent::journal::{Index, OutcomeKind, ProvenanceKind, Record, TxnEndKind};
-use felhom_agent::reconcile::classify::{AgentContext, classify};
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts, classify};
 use std::collections::BTreeMap;
 
 const VMIDS: [u32; 3] = [9100, 9101, 9102];
@@ -213,6 +213,7 @@ impl History {
                     vmid,
                     AgentContext { transaction: *ctx },
                     provenance.as_ref(),
+                    GuestFacts::default(),
                 );
                 let want = self.model.benign(vmid, *ctx);
                 assert_eq!(

@@ -19,7 +19,8 @@
 //! (the SSHSIG blob), `key` (Ed25519 / sk-Ed25519 keys and signatures),
 //! `pattern` (OpenSSH pattern lists), `options`, `signer_line`, `signers`
 //! and `signer_file` (the signer files: line syntax, roles, modes), `rfc3339`, `blob` (stage 5; the op vocabulary itself is
-//! `crate::ops`), `verify` (the pipeline).
+//! `crate::ops`), `verify` (the pipeline), `approvals` (the two-person
+//! rule: distinct signers over one blob, each verified now).
 //!
 //! Deliberate differences from `ssh-keygen -Y verify` (each is a refusal
 //! where OpenSSH would accept; every case outside this list is proven equal
@@ -45,6 +46,7 @@
 //! - sk keys: with `require_user_presence` a signature without the
 //!   user-presence flag is `bad_signature`.
 
+pub mod approvals;
 mod armor;
 mod blob;
 mod key;
@@ -62,14 +64,15 @@ mod wire;
 pub const NAMESPACE: &str = "felhom-op-v1";
 
 pub use crate::ops::{OpClass, op_class, op_is_supported};
+pub use approvals::{Approvals, MAX_HELD_SIGNATURES, Shortfall};
 pub use armor::{ArmorError, MAX_ARMORED_LEN, dearmor};
 pub use blob::{BlobError, MAX_BLOB_LEN, canonical_blob};
 pub use key::{KeyError, SigError};
 pub use signers::{Role, SignerFileError, SignerLine, Signers, operational_file_text};
 pub use sshsig::StructureError;
 pub use verify::{
-    Malformed, Rejected, Rejection, SignerInfo, VerifiedOp, VerifyPolicy, verify, verify_detailed,
-    verify_signature,
+    Malformed, OpFacts, Rejected, Rejection, SignerInfo, VerifiedOp, VerifyPolicy, verify,
+    verify_detailed, verify_signature,
 };
 
 /// Parsers of untrusted input, exposed for the mutation-fuzz tests: each

@@ -79,6 +79,13 @@ impl Rejection {
             Rejection::UnsupportedOp(_) => "unsupported_op",
         }
     }
+
+    /// Whether waiting may make this rejection go away: a key added back
+    /// to a signer file, a clock corrected. Every other rejection is
+    /// terminal for its signature (CONTRACT §7's list).
+    pub fn may_change(&self) -> bool {
+        matches!(self, Rejection::UnknownSigner | Rejection::NotYetValid)
+    }
 }
 
 impl fmt::Display for Rejection {

@@ -135,6 +135,11 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// The object's keys, in document order (serde_json's map is sorted).
+    pub fn keys(&self) -> Vec<&'a str> {
+        self.map.keys().map(String::as_str).collect()
+    }
+
     /// Rejects keys that no accessor consumed.
     pub fn finish(&self) -> Result<(), PathError> {
         match self.map.keys().find(|k| !self.seen.contains(k.as_str())) {

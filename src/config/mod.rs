@@ -17,12 +17,14 @@
 //!
 //! The schema is CONTRACT §2; the walker in `json.rs` enforces it.
 
+mod approvals;
 mod json;
 mod provision;
 mod secret;
 mod sections;
 mod url;
 
+pub use approvals::{MAX_REQUIRED_APPROVALS, RequiredApprovals};
 pub use provision::{ProvisionConfig, valid_storage_id};
 pub use secret::{Secret, SecretError, read_secret_file};
 pub use url::{Endpoint, UrlError};
@@ -111,6 +113,8 @@ pub struct AuthzConfig {
     pub clock_skew_seconds: u64,
     pub max_validity_seconds: u64,
     pub require_user_presence: bool,
+    /// `authz.approvals` (CONTRACT §11): distinct signers per op.
+    pub approvals: RequiredApprovals,
 }
 
 impl Default for AuthzConfig {
@@ -121,6 +125,7 @@ impl Default for AuthzConfig {
             clock_skew_seconds: 120,
             max_validity_seconds: 86_400,
             require_user_presence: true,
+            approvals: RequiredApprovals::default(),
         }
     }
 }
@@ -364,6 +369,7 @@ impl Config {
                 "clock_skew_seconds": self.authz.clock_skew_seconds,
                 "max_validity_seconds": self.authz.max_validity_seconds,
                 "require_user_presence": self.authz.require_user_presence,
+                "approvals": self.authz.approvals.to_json(),
             },
             "desired_state_file": desired_file,
             "hub": self.hub.as_ref().map(|h| serde_json::json!({

@@ -89,6 +89,7 @@ pub(super) fn parse_authz(a: &mut Obj<'_>) -> Result<AuthzConfig, ConfigError> {
     let require_user_presence = a
         .opt_bool("require_user_presence")?
         .unwrap_or(d.require_user_presence);
+    let approvals = super::approvals::parse(a)?;
     a.finish()?;
     Ok(AuthzConfig {
         operational_signers,
@@ -96,6 +97,7 @@ pub(super) fn parse_authz(a: &mut Obj<'_>) -> Result<AuthzConfig, ConfigError> {
         clock_skew_seconds,
         max_validity_seconds,
         require_user_presence,
+        approvals,
     })
 }
 

@@ -355,6 +355,102 @@ fn provision_problems_name_their_json_path() {
 }
 
 #[test]
+fn approvals_name_destructive_ops_with_one_to_five_signers_and_others_need_one() {
+    let d = dir("approvals");
+    let mut v = base(&secret(&d, "tok", TOKEN, 0o600));
+    v["authz"] = serde_json::json!({"approvals": {
+        "guest_destroy": 2, "restore_overwrite": 5, "key_rotation": 1
+    }});
+    let c = parse(&v).unwrap();
+    assert_eq!(c.authz.approvals.required("guest_destroy"), 2);
+    assert_eq!(c.authz.approvals.required("restore_overwrite"), 5);
+    assert_eq!(c.authz.approvals.required("key_rotation"), 1);
+    assert_eq!(c.authz.approvals.required("start"), 1);
+    assert_eq!(c.authz.approvals.required("no_such_op"), 1);
+    assert_eq!(
+        c.redacted_json()["authz"]["approvals"],
+        serde_json::json!({"guest_destroy": 2, "key_rotation": 1, "restore_overwrite": 5})
+    );
+    assert_eq!(
+        AuthzConfig::default().approvals.required("guest_destroy"),
+        1
+    );
+    v["authz"] = serde_json::json!({"approvals": {}});
+    assert_eq!(
+        parse(&v).unwrap().authz.approvals,
+        RequiredApprovals::default()
+    );
+}
+
+#[test]
+fn a_bad_approval_count_or_an_unknown_op_is_named_by_its_path() {
+    let d = dir("approvals-bad");
+    let tok = secret(&d, "tok", TOKEN, 0o600);
+    let cases = [
+        (
+            serde_json::json!({"guest_destroy": 0}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 6}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": -1}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 2.0}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": "2"}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": null}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": true}),
+            "authz.approvals.guest_destroy",
+        ),
+        (
+            serde_json::json!({"guest_destroy": 2, "wipe_all": 2}),
+            "authz.approvals.wipe_all",
+        ),
+        (
+            serde_json::json!({"Guest_Destroy": 2}),
+            "authz.approvals.Guest_Destroy",
+        ),
+        (serde_json::json!({"": 2}), "authz.approvals"),
+        // Benign ops run without a signature: naming one is a mistake.
+        (serde_json::json!({"start": 2}), "authz.approvals.start"),
+        (serde_json::json!({"create": 1}), "authz.approvals.create"),
+        // Not executed on this host (`unsupported_op`).
+        (
+            serde_json::json!({"storage_wipe": 2}),
+            "authz.approvals.storage_wipe",
+        ),
+        (serde_json::json!([2]), "authz.approvals"),
+        (serde_json::json!(2), "authz.approvals"),
+    ];
+    for (approvals, path) in cases {
+        let mut v = base(&tok);
+        v["authz"] = serde_json::json!({ "approvals": approvals });
+        match parse(&v) {
+            Err(ConfigError::Invalid(e)) => assert!(
+                e.path == path || (path == "authz.approvals" && e.path.starts_with(path)),
+                "{approvals}: error at {:?} ({}), expected {path}",
+                e.path,
+                e.message
+            ),
+            other => panic!("{approvals}: expected a path error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn metrics_file_is_off_by_default_and_an_absolute_file_path_when_set() {
     let d = dir("metrics");
     let mut v = base(&secret(&d, "tok", TOKEN, 0o600));

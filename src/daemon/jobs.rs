@@ -8,7 +8,10 @@
 //!
 //! Life of a job:
 //! 1. Delivered (the hub loop fetched it) → enqueued under the state lock.
-//!    - queued, or already queued → tracked;
+//!    - queued, added as an approval of the op queued under its nonce, or
+//!      an approval already held (CONTRACT §11) → tracked; several jobs
+//!      carrying signatures over one blob all track its nonce, so they are
+//!      settled (deleted) together once the op ran or was rejected;
 //!    - rejected terminally ([`signed::is_terminal`]) → deleted on the hub;
 //!    - rejected for a reason that may change (`unknown_signer`,
 //!      `not_yet_valid`) → left on the hub, offered again by a later fetch.
@@ -103,9 +106,18 @@ impl JobTracker {
         let source = format!("hub:{}", job.job_id);
         let sig = job.sig_armored.as_bytes();
         match queue::enqueue(journal, config, signers, &job.blob, sig, &source)? {
-            Enqueued::Queued(op) | Enqueued::AlreadyQueued(op) => {
+            Enqueued::Queued(s) | Enqueued::ApprovalAdded(s) | Enqueued::AlreadyApproved(s) => {
                 self.tracked
-                    .insert(job.job_id.clone(), op.nonce().to_string());
+                    .insert(job.job_id.clone(), s.op.nonce().to_string());
+                Ok(None)
+            }
+            Enqueued::Full(s) => {
+                log::warn!(
+                    "hub job {}: the queued op (nonce {}) cannot hold another signature; left \
+                     on the hub",
+                    job.job_id,
+                    s.op.nonce()
+                );
                 Ok(None)
             }
             Enqueued::Rejected(r) if signed::is_terminal(&r.rejection) => {

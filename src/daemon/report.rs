@@ -15,7 +15,9 @@
 //! - `spec.memory_bytes` is MiB × 1048576; a value that does not fit, or a
 //!   core count above `u32::MAX`, is reported as `null` (unknown).
 //! - `pending` lists the pass's `pending_signature` actions as `--pending`
-//!   does, each with a ready-to-sign blob.
+//!   does, each with a ready-to-sign blob and its approvals (CONTRACT §11).
+//! - `STATUS=` names every action that waits for more approvals:
+//!   `guest_destroy 9001: 1 of 2 approvals`.
 //! - `last_pass.actions` counts every gated action; `failed` those whose
 //!   outcome is `failed`; `pending` those awaiting a signature.
 
@@ -114,6 +116,21 @@ impl ReportState {
                     .map_or_else(|| "none".to_string(), |g| g.to_string())
             ),
         };
+        let waiting: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|p| p.approvals > 0 || p.approvals_required > 1)
+            .map(|p| {
+                format!(
+                    "{} {}: {} of {} approvals",
+                    p.op, p.vmid, p.approvals, p.approvals_required
+                )
+            })
+            .collect();
+        if !waiting.is_empty() {
+            line.push_str("; awaiting approvals: ");
+            line.push_str(&waiting.join(", "));
+        }
         if blocked {
             line.push_str("; blocked by the hub");
         }
@@ -132,6 +149,8 @@ fn pending_approval(p: &PendingItem) -> PendingApproval {
         params: p.params.clone(),
         blob: p.blob.clone(),
         sign_command: p.sign_command.clone(),
+        approvals: p.approvals,
+        approvals_required: p.approvals_required,
     }
 }
 

@@ -160,6 +160,10 @@ pub struct PendingApproval {
     /// The canonical blob to sign, as text.
     pub blob: String,
     pub sign_command: String,
+    /// Distinct signers approving it now (CONTRACT §11).
+    pub approvals: u32,
+    /// Distinct signers it needs (`authz.approvals`).
+    pub approvals_required: u32,
 }
 
 /// Summary of the last reconcile pass.

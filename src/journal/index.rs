@@ -28,6 +28,11 @@
 //!   ever applied.
 //! - Queued ops keep arrival order; an `OpQueued` whose nonce is consumed is
 //!   not queued, and consuming a queued op's nonce removes it.
+//! - An `ApprovalAdded` adds its signature to the queued op of its nonce
+//!   (arrival order; a signature already held, or an op not queued, changes
+//!   nothing). The writer (`reconcile::queue`) keeps at most
+//!   `authz::MAX_HELD_SIGNATURES` per op, so the queue's live state stays
+//!   bounded; approvals leave with their op.
 //! - `TaskStarted`/`Outcome` for an op id not in flight change nothing.
 //! - Provenance and retry holds are the transactions' ([`super::txn`]); a
 //!   succeeded `guest_destroy` outcome ends any provenance on its vmid.
@@ -60,9 +65,33 @@ pub struct InFlight {
 pub struct QueuedOp {
     pub nonce: String,
     pub blob: String,
+    /// The signature it was queued with, and where it came from.
     pub sig: String,
     pub source: String,
     pub expires_at: i64,
+    /// Signatures added since (`ApprovalAdded`), in arrival order.
+    pub added: Vec<AddedApproval>,
+}
+
+/// A further signature over a queued op's blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedApproval {
+    pub sig: String,
+    pub source: String,
+}
+
+impl QueuedOp {
+    /// Every signature held for the blob, the first one first.
+    pub fn signatures(&self) -> Vec<&[u8]> {
+        std::iter::once(self.sig.as_bytes())
+            .chain(self.added.iter().map(|a| a.sig.as_bytes()))
+            .collect()
+    }
+
+    /// How many signatures it holds.
+    pub fn held(&self) -> usize {
+        self.added.len().saturating_add(1)
+    }
 }
 
 /// Where an idempotency key stands.
@@ -229,7 +258,16 @@ impl Index {
                         sig,
                         source,
                         expires_at,
+                        added: Vec::new(),
                     });
+                }
+            }
+            Record::ApprovalAdded { nonce, sig, source } => {
+                if let Some(q) = self.queued.iter_mut().find(|q| q.nonce == nonce)
+                    && q.sig != sig
+                    && !q.added.iter().any(|a| a.sig == sig)
+                {
+                    q.added.push(AddedApproval { sig, source });
                 }
             }
             Record::OpDequeued { nonce, .. } => self.queued.retain(|q| q.nonce != nonce),
@@ -294,13 +332,20 @@ impl Index {
         if let Some(generation) = self.last_generation {
             out.push(Record::GenerationApplied { generation });
         }
-        out.extend(self.queued.iter().map(|q| Record::OpQueued {
-            nonce: q.nonce.clone(),
-            blob: q.blob.clone(),
-            sig: q.sig.clone(),
-            source: q.source.clone(),
-            expires_at: q.expires_at,
-        }));
+        for q in &self.queued {
+            out.push(Record::OpQueued {
+                nonce: q.nonce.clone(),
+                blob: q.blob.clone(),
+                sig: q.sig.clone(),
+                source: q.source.clone(),
+                expires_at: q.expires_at,
+            });
+            out.extend(q.added.iter().map(|a| Record::ApprovalAdded {
+                nonce: q.nonce.clone(),
+                sig: a.sig.clone(),
+                source: a.source.clone(),
+            }));
+        }
         if let Some((lines, nonce)) = &self.signers {
             out.push(Record::SignersRotated {
                 lines: lines.clone(),

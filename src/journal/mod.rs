@@ -46,7 +46,7 @@ pub use compact::COMPACT_MIN_BYTES;
 pub use error::{DamageReason, JournalError};
 pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;
-pub use index::{InFlight, Index, KeyState, QueuedOp};
+pub use index::{AddedApproval, InFlight, Index, KeyState, QueuedOp};
 pub use record::{
     DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError, TxnEndKind,
 };

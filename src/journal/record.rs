@@ -168,6 +168,13 @@ pub enum Record {
         source: String,
         expires_at: i64,
     },
+    /// A further signature over the blob of the queued op `nonce`: another
+    /// signer's approval (CONTRACT §11), durable before `--submit` returns.
+    ApprovalAdded {
+        nonce: String,
+        sig: String,
+        source: String,
+    },
     /// A queued op leaving the queue (executed, rejected, expired).
     OpDequeued { nonce: String, reason: String },
     /// The operational signer file was rewritten by a signed `key_rotation`.

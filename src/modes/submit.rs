@@ -2,9 +2,18 @@
 //! op durably in the journal for the next pass. The nonce is not consumed
 //! here: it is consumed when the op passes the gate and executes.
 //!
-//! Exit 0 when queued, or when the same op is already queued (a no-op);
-//! 65 when rejected (a consumed nonce is `replay`); 75 when the state lock
-//! is held past the wait; 78 when the signer files are invalid.
+//! A signature over the blob of an op already queued is another signer's
+//! approval of it (CONTRACT §11, see `reconcile::queue`). `--json` adds to
+//! the `--check-op` document `"queued"` (`true`: new; `"approval"`: added
+//! to the queued op; `"already"`: this signer already approves it),
+//! `"approvals"` (distinct signers whose approval verifies now, this one
+//! included) and `"approvals_required"`.
+//!
+//! Exit 0 when queued, approved, or already approved (a no-op); 65 when
+//! rejected (a consumed nonce, or one a queued op with other bytes holds,
+//! is `replay`); 1 when the queued op cannot hold another signature;
+//! 75 when the state lock is held past the wait; 78 when the signer files
+//! are invalid.
 
 use super::Context;
 use super::check_op::{print_verdict, read_inputs, rejected_doc, unreadable, valid_doc};
@@ -40,11 +49,25 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         &sig_bytes,
         "submit",
     );
-    let (doc, queued) = match outcome {
-        Ok(Enqueued::Queued(op)) => (valid_doc(&op), serde_json::Value::from(true)),
-        Ok(Enqueued::AlreadyQueued(op)) => {
-            log::info!("op (nonce {}) is already queued; nothing to do", op.nonce());
-            (valid_doc(&op), serde_json::Value::from("already"))
+    let (submitted, queued) = match outcome {
+        Ok(Enqueued::Queued(s)) => (s, serde_json::Value::from(true)),
+        Ok(Enqueued::ApprovalAdded(s)) => (s, serde_json::Value::from("approval")),
+        Ok(Enqueued::AlreadyApproved(s)) => {
+            log::info!(
+                "{} already approves the queued op (nonce {}); nothing to do",
+                s.op.signer(),
+                s.op.nonce()
+            );
+            (s, serde_json::Value::from("already"))
+        }
+        Ok(Enqueued::Full(s)) => {
+            log::error!(
+                "the queued op (nonce {}) holds {} signatures already; this approval is not \
+                 kept",
+                s.op.nonce(),
+                crate::authz::MAX_HELD_SIGNATURES
+            );
+            return crate::exit::FAILURE;
         }
         Ok(Enqueued::Rejected(r)) => {
             log::info!("op rejected: {}", r.rejection);
@@ -53,10 +76,21 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         }
         Err(e) => return super::journal_exit(&e),
     };
-    let mut doc = doc;
+    let mut doc = valid_doc(&submitted.op);
     if let Some(map) = doc.as_object_mut() {
         map.insert("queued".to_string(), queued);
+        map.insert("approvals".to_string(), submitted.approvals.into());
+        map.insert(
+            "approvals_required".to_string(),
+            submitted.approvals_required.into(),
+        );
     }
     print_verdict(ctx, &doc);
+    if !ctx.json {
+        println!(
+            "{} of {} approvals",
+            submitted.approvals, submitted.approvals_required
+        );
+    }
     crate::exit::OK
 }

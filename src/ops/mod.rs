@@ -91,6 +91,12 @@ pub fn op_is_supported(op: &str) -> bool {
     SUPPORTED.contains(&op)
 }
 
+/// Ops a signature authorizes on this host and that cannot run without
+/// one: supported and destructive (`authz.approvals` may name only these).
+pub fn requires_signature(op: &str) -> bool {
+    op_is_supported(op) && op_class(op) == OpClass::Destructive
+}
+
 /// Ops that act on one guest and so need a vmid (`key_rotation` acts on the
 /// host and takes none).
 pub fn is_guest_op(op: &str) -> bool {

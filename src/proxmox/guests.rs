@@ -10,7 +10,9 @@
 //! - `cores`: the `cores` key itself (qemu: cores per socket; `sockets` is
 //!   reported beside it but never written);
 //! - `memory_mib`: qemu `memory` in any of its forms, lxc `memory`;
-//! - `description`: qemu as is, lxc without its trailing newline.
+//! - `description`: qemu as is, lxc without its trailing newline;
+//! - `balloon_mib`: qemu `balloon` (the floor PVE keeps `memory` above;
+//!   0 = ballooning off), read so a write PVE would refuse is not sent.
 
 use serde_json::{Map, Value};
 
@@ -117,6 +119,17 @@ impl GuestStatus {
     pub fn is_running(&self) -> bool {
         self.status == "running"
     }
+
+    /// qemu-server's `vm_is_paused($vmid, 1)`: a paused, prelaunch or
+    /// suspended VM, whose shutdown and reboot PVE refuses.
+    pub fn is_paused(&self) -> bool {
+        is_paused(self.qmpstatus.as_deref())
+    }
+}
+
+/// Whether a qemu run state (`qmpstatus`) is one PVE refuses to shut down.
+pub fn is_paused(qmpstatus: Option<&str>) -> bool {
+    matches!(qmpstatus, Some("paused" | "prelaunch" | "suspended"))
 }
 
 /// The normalized config (see the module header).
@@ -129,6 +142,8 @@ pub struct GuestConfig {
     pub name: Option<String>,
     pub lock: Option<String>,
     pub protection: bool,
+    /// qemu `balloon` in MiB (`None`: not set; `Some(0)`: ballooning off).
+    pub balloon_mib: Option<u64>,
     /// Sent back with every write so a concurrent change is detected.
     pub digest: String,
 }
@@ -284,6 +299,10 @@ pub fn decode_config(kind: Kind, data: &Value) -> Result<GuestConfig, PveError> 
         name: opt_str(o, name_key, MAX_NAME_CHARS)?,
         lock: opt_str(o, "lock", MAX_WORD_CHARS)?,
         protection: flag(o, "protection")?,
+        balloon_mib: match kind {
+            Kind::Qemu => opt_u64(o, "balloon")?,
+            Kind::Lxc => None,
+        },
         digest,
     })
 }
@@ -296,6 +315,11 @@ const MAX_PENDING_ENTRIES: usize = 4096;
 /// (what PVE's `config` without `current=1` documents), so a change that
 /// waits for a reboot is not read as drift. The pending list carries no
 /// digest: the returned `digest` is empty, and writers read `config` for it.
+///
+/// `delete` is 0 (none), 1 (pending delete) or 2 (forced pending delete,
+/// `qm set --delete X --force` on a running guest: pve-guest-common
+/// `PVE/GuestHelpers.pm` config_with_pending_array); 1 and 2 both mean the
+/// key is gone from the next config.
 pub fn decode_pending(kind: Kind, data: &Value) -> Result<GuestConfig, PveError> {
     let list = data
         .as_array()
@@ -307,7 +331,7 @@ pub fn decode_pending(kind: Kind, data: &Value) -> Result<GuestConfig, PveError>
     for item in list {
         let o = object(item, "pending entry")?;
         let key = req_str(o, "key", MAX_WORD_CHARS)?;
-        if flag(o, "delete")? {
+        if pending_delete(o)? {
             continue;
         }
         let value = match (o.get("pending"), o.get("value")) {
@@ -321,6 +345,19 @@ pub fn decode_pending(kind: Kind, data: &Value) -> Result<GuestConfig, PveError>
     let mut cfg = decode_config(kind, &Value::Object(effective))?;
     cfg.digest = String::new();
     Ok(cfg)
+}
+
+/// Whether a `/pending` entry's `delete` (0, 1 or 2, number or string)
+/// removes its key.
+fn pending_delete(o: &Map<String, Value>) -> Result<bool, PveError> {
+    match o.get("delete") {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => match u64_value(v).or_else(|| pve_bool(v).map(u64::from)) {
+            Some(0) => Ok(false),
+            Some(1 | 2) => Ok(true),
+            _ => Err(decode_err("delete is not 0, 1 or 2")),
+        },
+    }
 }
 
 /// `GET .../snapshot`.

@@ -3,10 +3,12 @@
 //! ```text
 //! Client ─ transport (ureq agent, token header, caps, status, read retries)
 //!        ├ tls        (CA-file trust or SHA-256 leaf pin; the ureq connector)
+//!        ├ status_line (the reason phrase: PVE 8.0–8.3's only error message)
 //!        ├ guests     (reads: resources, status, config, snapshots)
 //!        ├ actions    (mutations, each sent once)
 //!        ├ provision  (create a container, clone a template; storage status)
 //!        ├ tasks      (task status, log tail, wait_task)
+//!        ├ replication (jobs that make PVE refuse a destroy without purge)
 //!        ├ upid, normalize, error
 //! ```
 //!
@@ -37,6 +39,8 @@ pub mod error;
 pub mod guests;
 pub mod normalize;
 pub mod provision;
+pub mod replication;
+pub mod status_line;
 pub mod tasks;
 pub mod tls;
 mod transport;
@@ -144,8 +148,12 @@ impl Client {
 
 /// Decoders of every PVE answer type, exposed for fuzzing and tests.
 pub mod decode {
-    pub use super::guests::{decode_config, decode_resources, decode_snapshots, decode_status};
+    pub use super::guests::{
+        decode_config, decode_pending, decode_resources, decode_snapshots, decode_status,
+    };
     pub use super::provision::{decode_storage_status, decode_template_disks};
+    pub use super::replication::decode_replication;
+    pub use super::status_line::reason_phrase;
     pub use super::tasks::{decode_task_log, decode_task_status, decode_upid};
-    pub use super::transport::decode_answer;
+    pub use super::transport::{decode_answer, decode_answer_with_reason};
 }

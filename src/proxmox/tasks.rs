@@ -6,10 +6,18 @@
 //! last [`LOG_TAIL_LINES`] lines of the task log.
 //!
 //! Status is read from the node named in the UPID
-//! (`GET /nodes/{node}/tasks/{upid}/status`). Right after a task starts, the
-//! cluster filesystem may not have propagated it yet and PVE answers that
-//! it does not know the UPID: up to [`UNKNOWN_TOLERANCE`] such answers in a
-//! row are tolerated, as are transient read errors.
+//! (`GET /nodes/{node}/tasks/{upid}/status`). PVE answers a task id it has
+//! no log file for with 400 and `errors.upid = "no such task"` (pve-manager
+//! `PVE/API2/Tasks.pm`; older fakes said 500): that is
+//! [`PveError::TaskUnknown`]. Right after a task starts the cluster
+//! filesystem may not have propagated it yet, so [`Client::wait_task`]
+//! tolerates up to [`UNKNOWN_TOLERANCE`] such answers in a row, as it does
+//! transient read errors; a single read ([`Client::task_status_once`],
+//! recovery) reports it at once.
+//!
+//! The log tail is the log's real end: the first page's `total` (PVE's
+//! line count, `Tasks.pm` read_task_log) says where the last
+//! [`LOG_TAIL_LINES`] lines start.
 
 use std::time::{Duration, Instant};
 
@@ -22,8 +30,8 @@ use super::upid::Upid;
 
 /// Lines of the task log attached to a failure.
 pub const LOG_TAIL_LINES: usize = 20;
-/// Log lines fetched for the tail; worker logs of guest tasks are short.
-const LOG_FETCH_LIMIT: usize = 1000;
+/// A `total` beyond this is not a task log line count.
+const MAX_LOG_LINES: u64 = 1 << 40;
 /// Consecutive "unknown task" or transient answers tolerated while polling.
 pub const UNKNOWN_TOLERANCE: u32 = 5;
 /// Polling starts fast (most guest tasks take about a second) and slows to
@@ -120,9 +128,18 @@ fn task_path(upid: &Upid, leaf: &str) -> String {
     format!("/nodes/{}/tasks/{}/{leaf}", upid.node(), upid_segment(upid))
 }
 
-/// PVE's answers for a UPID it does not (yet) know.
+/// PVE's answers for a UPID it does not know: 400 with `errors.upid`
+/// "no such task" (Tasks.pm), or a 500 naming the UPID (older fakes).
 fn is_unknown_task(e: &PveError) -> bool {
     match e {
+        PveError::TaskUnknown { .. } => true,
+        PveError::Http {
+            status: 400,
+            errors,
+            ..
+        } => errors
+            .get("upid")
+            .is_some_and(|why| why.contains("no such task")),
         PveError::Http {
             status: 500,
             message,
@@ -133,19 +150,37 @@ fn is_unknown_task(e: &PveError) -> bool {
 }
 
 impl Client {
-    /// One status read, for recovery after a restart.
+    /// One status read (recovery after a restart): a task PVE does not
+    /// know is [`PveError::TaskUnknown`].
     pub fn task_status_once(&self, upid: &Upid) -> Result<TaskState, PveError> {
-        let data = self.transport.get(&task_path(upid, "status"), &[])?;
-        decode_task_status(&data)
+        match self.transport.get(&task_path(upid, "status"), &[]) {
+            Ok(data) => decode_task_status(&data),
+            Err(e) if is_unknown_task(&e) => Err(PveError::TaskUnknown {
+                upid: upid.as_str().to_string(),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
-    /// The last [`LOG_TAIL_LINES`] lines of a task's log.
+    /// The last [`LOG_TAIL_LINES`] lines of a task's log: one page from the
+    /// start, and, when its `total` says the log is longer, the last page.
     pub fn task_log_tail(&self, upid: &Upid) -> Result<Vec<String>, PveError> {
-        let query = [
-            ("start", "0".to_string()),
-            ("limit", LOG_FETCH_LIMIT.to_string()),
-        ];
-        let mut lines = decode_task_log(&self.transport.get(&task_path(upid, "log"), &query)?)?;
+        let path = task_path(upid, "log");
+        let page = |start: u64| {
+            let query = [
+                ("start", start.to_string()),
+                ("limit", LOG_TAIL_LINES.to_string()),
+            ];
+            self.transport.get_paged(&path, &query)
+        };
+        let (first, total) = page(0)?;
+        let mut lines = decode_task_log(&first)?;
+        let total = total.filter(|t| *t <= MAX_LOG_LINES).unwrap_or(0);
+        let tail = LOG_TAIL_LINES as u64;
+        if total > tail && lines.len() as u64 == tail {
+            let (last, _) = page(total - tail)?;
+            lines = decode_task_log(&last)?;
+        }
         let skip = lines.len().saturating_sub(LOG_TAIL_LINES);
         Ok(lines.split_off(skip))
     }

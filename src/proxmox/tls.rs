@@ -162,6 +162,33 @@ struct PinVerifier {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+/// `AB:CD:...`, as `openssl x509 -noout -fingerprint -sha256` prints it.
+pub fn colon_hex(fingerprint: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(96);
+    for (i, b) in fingerprint.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// The pin failure an operator can act on: both fingerprints, and why a
+/// pin that worked stops working (PVE certificates renew).
+fn pin_mismatch(found: &[u8; 32], pinned: &[u8; 32]) -> String {
+    format!(
+        "the server certificate's SHA-256 fingerprint {} does not match the pinned {} \
+         (proxmox.tls.fingerprint); \
+         PVE certificates renew (ACME renews pveproxy-ssl.pem about every 60 days, PVE re-issues \
+         pve-ssl.pem before it expires): if the new certificate is the host's own, pin its \
+         fingerprint, or trust the cluster CA instead (proxmox.tls.ca_file \
+         /etc/pve/pve-root-ca.pem), which survives pve-ssl.pem renewals",
+        colon_hex(found),
+        colon_hex(pinned)
+    )
+}
+
 /// Compares without an early exit, so timing reveals nothing about the pin.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter()
@@ -179,12 +206,11 @@ impl ServerCertVerifier for PinVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if constant_time_eq(&fingerprint(end_entity.as_ref()), &self.pin) {
+        let found = fingerprint(end_entity.as_ref());
+        if constant_time_eq(&found, &self.pin) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(
-                "server certificate does not match the pinned SHA-256 fingerprint".into(),
-            ))
+            Err(rustls::Error::General(pin_mismatch(&found, &self.pin)))
         }
     }
 

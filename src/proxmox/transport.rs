@@ -11,6 +11,8 @@
 //!   and the whole request (connect to last body byte) ≤ `timeout_seconds`;
 //! - HTTP status codes are read, never turned into bodiless errors: PVE's
 //!   `{"message", "errors"}` body is classified by [`super::error::classify`];
+//!   when the body has no message (PVE 8.0–8.3, and every 595/596), the
+//!   status line's reason phrase is the message ([`super::status_line`]);
 //! - bodies are capped at [`MAX_BODY_BYTES`]; request bodies are
 //!   `application/x-www-form-urlencoded` with a Content-Length;
 //! - the token secret is scrubbed from every message that leaves this
@@ -18,9 +20,10 @@
 //! - only `GET` is retried, only on transient errors, at most
 //!   [`READ_ATTEMPTS`] times with doubling backoff. Mutations are sent once.
 //!
-//! Wire format of an answer: `{"data": <value>}` on 2xx; on error
-//! `{"data": null, "message": "...\n", "errors": {"field": "why"}}` (both
-//! optional; a proxy may answer HTML, which is ignored).
+//! Wire format of an answer: `{"data": <value>}` on 2xx, plus `"total"` for
+//! paged lists (task logs); on error `{"data": null, "message": "...\n",
+//! "errors": {"field": "why"}}` (both optional: PVE before 8.4 sends no
+//! `message`; a proxy may answer HTML or nothing, which is ignored).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +34,7 @@ use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{Connector, TcpConnector};
 
 use super::error::{MAX_FIELD_ERRORS, PveError, bounded, classify};
+use super::status_line::{self, StatusLineConnector};
 use super::tls::{PveTlsConnector, client_config};
 use crate::config::ProxmoxConfig;
 
@@ -107,7 +111,10 @@ impl Transport {
             .user_agent(concat!("felhom-agent/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
             .build();
-        let connector = ().chain(TcpConnector::default()).chain(PveTlsConnector::new(tls));
+        let connector =
+            ().chain(TcpConnector::default())
+                .chain(PveTlsConnector::new(tls))
+                .chain(StatusLineConnector);
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(Transport {
             agent,
@@ -131,6 +138,15 @@ impl Transport {
 
     /// A read, retried on transient errors. Returns the answer's `data`.
     pub(crate) fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, PveError> {
+        self.get_paged(path, query).map(|(data, _)| data)
+    }
+
+    /// A read of a paged list: `data` and PVE's `total` (if it sent one).
+    pub(crate) fn get_paged(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(Value, Option<u64>), PveError> {
         let mut pause = READ_BACKOFF;
         let mut attempt = 1;
         loop {
@@ -157,7 +173,7 @@ impl Transport {
             return Err(PveError::InvalidRequest("mutate() called with GET"));
         }
         self.mutations.fetch_add(1, Ordering::Relaxed);
-        self.once(method, path, params)
+        self.once(method, path, params).map(|(data, _)| data)
     }
 
     fn once(
@@ -165,9 +181,10 @@ impl Transport {
         method: Method,
         path: &str,
         params: &[(&str, String)],
-    ) -> Result<Value, PveError> {
+    ) -> Result<(Value, Option<u64>), PveError> {
         let url = format!("{}{path}", self.api_base);
         self.sent.fetch_add(1, Ordering::Relaxed);
+        status_line::clear();
         let auth = self.auth.0.as_str();
         let result = match method {
             Method::Get | Method::Delete => {
@@ -194,6 +211,7 @@ impl Transport {
             }
         };
         let mut response = result.map_err(|e| self.transport_error(e))?;
+        let reason = status_line::take();
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -201,7 +219,7 @@ impl Transport {
             .limit(MAX_BODY_BYTES)
             .read_to_vec()
             .map_err(|e| self.transport_error(e))?;
-        answer_with(status, &body, &|t| self.scrub(t))
+        answer_with(status, reason.as_deref(), &body, &|t| self.scrub(t))
     }
 
     fn transport_error(&self, e: ureq::Error) -> PveError {
@@ -223,19 +241,31 @@ impl Transport {
 
 /// Decodes one answer: its `data` on 2xx, else the classified error.
 pub fn decode_answer(status: u16, body: &[u8]) -> Result<Value, PveError> {
-    answer_with(status, body, &|t| t.to_string())
+    decode_answer_with_reason(status, None, body)
+}
+
+/// [`decode_answer`] with the status line's reason phrase, which is the
+/// message when the body has none (PVE 8.0–8.3, 595/596).
+pub fn decode_answer_with_reason(
+    status: u16,
+    reason: Option<&str>,
+    body: &[u8],
+) -> Result<Value, PveError> {
+    answer_with(status, reason, body, &|t| t.to_string()).map(|(data, _)| data)
 }
 
 fn answer_with(
     status: u16,
+    reason: Option<&str>,
     body: &[u8],
     scrub: &dyn Fn(&str) -> String,
-) -> Result<Value, PveError> {
+) -> Result<(Value, Option<u64>), PveError> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if (200..300).contains(&status) {
         let mut v = parsed.ok_or_else(|| PveError::Decode("answer is not JSON".into()))?;
+        let total = v.get("total").and_then(super::normalize::u64_value);
         return match v.get_mut("data") {
-            Some(data) => Ok(data.take()),
+            Some(data) => Ok((data.take(), total)),
             None => Err(PveError::Decode("answer has no \"data\"".into())),
         };
     }
@@ -243,6 +273,8 @@ fn answer_with(
         .as_ref()
         .and_then(|v| v.get("message"))
         .and_then(Value::as_str)
+        .filter(|m| !m.trim().is_empty())
+        .or(reason.filter(|r| !r.trim().is_empty()))
         .map(scrub)
         .unwrap_or_else(|| format!("HTTP status {status}"));
     let errors = parsed

@@ -2,14 +2,34 @@
 //! into the plan's model.
 //!
 //! Reads: one `GET /cluster/resources?type=vm` for the whole host, then one
-//! config read per *managed* guest (listed in the desired state and present
-//! on this node). Unmanaged guests cost no read beyond the resource list, so
-//! a converged pass makes at most 1 + N reads and no writes.
+//! `/pending` read per *managed* guest (listed in the desired state and
+//! present on this node). Unmanaged guests cost no read beyond the resource
+//! list, so a converged pass makes at most 1 + N reads and no writes.
+//!
+//! The resource list's `status` is a cache (pvestatd refreshes it every
+//! 10 s, minutes when it stalls: pve-manager `PVE/Service/pvestatd.pm`,
+//! `PVE/API2/Cluster.pm`): it never alone decides a power action. Where it
+//! shows a managed guest's power state off from the desired one (or the
+//! guest locked `suspended`), that guest's live `status/current` is read
+//! and used instead, with its qemu run state (paused?) and HA flag. So a
+//! second pass right after a start sees the guest running, and a converged
+//! pass still makes no extra read.
+//!
+//! PVE's defaults stand for keys a config leaves out (qemu-server
+//! `PVE/QemuServer.pm` `cores` 1, `PVE/QemuServer/Memory.pm` `memory`
+//! 512 MiB; pve-container `PVE/LXC/Config.pm` `memory` 512 MiB), so asking
+//! for the default is not drift.
 
-use super::desired::DesiredState;
-use super::plan::{ActualGuest, GuestKind, PowerState};
-use crate::proxmox::{Client, GuestRef, Kind, PveError, Resource};
+use super::classify::GuestFacts;
+use super::desired::{DesiredGuest, DesiredState, GuestState};
+use super::plan::{ActualGuest, GuestKind, PowerState, PveFacts};
+use crate::proxmox::{Client, GuestRef, GuestStatus, Kind, PveError, Resource};
 use std::collections::BTreeMap;
+
+/// qemu-server's default `cores` (per socket).
+pub const QEMU_DEFAULT_CORES: u64 = 1;
+/// qemu-server's and pve-container's default `memory`, in MiB.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
 
 /// This node's guests as read this pass.
 #[derive(Debug, Default)]
@@ -20,6 +40,9 @@ pub struct ActualState {
     pub managed: Vec<ActualGuest>,
     /// Managed guests whose config could not be read (vmid, error).
     pub unreadable: Vec<(u32, String)>,
+    /// Live `status/current` of the managed guests whose listed power
+    /// state was off from the desired one.
+    pub live: BTreeMap<u32, GuestStatus>,
     /// Every guest and template of the cluster, any node, by vmid (from the
     /// same list): where a vmid to be created may already exist.
     pub cluster: BTreeMap<u32, Resource>,
@@ -41,6 +64,18 @@ impl ActualState {
             })
             .collect()
     }
+
+    /// What the gate must know about `vmid`: an HA-managed qemu guest is
+    /// one whose list entry has an HA state or whose live status says so.
+    pub fn facts(&self, vmid: u32) -> GuestFacts {
+        let Some(r) = self.resources.get(&vmid) else {
+            return GuestFacts::default();
+        };
+        let ha = r.hastate.is_some() || self.live.get(&vmid).is_some_and(|s| s.ha_managed);
+        GuestFacts {
+            ha_managed_qemu: ha && r.kind == Kind::Qemu,
+        }
+    }
 }
 
 /// Reads the node's guests. Fails only when the resource list itself is
@@ -60,19 +95,65 @@ pub fn read(client: &Client, desired: Option<&DesiredState>) -> Result<ActualSta
         let Some(resource) = state.resources.get(&wanted.vmid) else {
             continue;
         };
+        let g = resource.guest_ref();
         let mut guest = from_resource(resource);
-        match client.pending_config(&resource.guest_ref()) {
+        match client.pending_config(&g) {
             Ok(cfg) => {
-                guest.cores = cfg.cores.map(u64::from);
-                guest.memory_mib = cfg.memory_mib;
+                let default_cores = (g.kind == Kind::Qemu).then_some(QEMU_DEFAULT_CORES);
+                guest.cores = cfg.cores.map(u64::from).or(default_cores);
+                guest.memory_mib = cfg.memory_mib.or(Some(DEFAULT_MEMORY_MIB));
                 guest.description = cfg.description;
                 guest.lock = resource.lock.clone().or(cfg.lock);
-                state.managed.push(guest);
+                guest.pve.balloon_mib = cfg.balloon_mib;
             }
-            Err(e) => state.unreadable.push((wanted.vmid, e.to_string())),
+            Err(e) => {
+                state.unreadable.push((wanted.vmid, e.to_string()));
+                continue;
+            }
         }
+        if listed_power_is_off(wanted, &guest) {
+            match client.status(&g) {
+                Ok(live) => {
+                    apply_live(&mut guest, &live);
+                    state.live.insert(wanted.vmid, live);
+                }
+                Err(e) => {
+                    log::warn!("guest {}: live status unreadable ({e})", wanted.vmid);
+                    guest.status = PowerState::Unknown;
+                }
+            }
+        }
+        state.managed.push(guest);
     }
     Ok(state)
+}
+
+/// Whether the list shows a power state the desired one would act on.
+fn listed_power_is_off(want: &DesiredGuest, have: &ActualGuest) -> bool {
+    let hibernated = have.lock.as_deref() == Some("suspended");
+    match (want.state, have.status) {
+        (Some(GuestState::Running), PowerState::Stopped) => true,
+        (Some(GuestState::Running), _) => hibernated,
+        (Some(GuestState::Stopped), PowerState::Running) => true,
+        _ => false,
+    }
+}
+
+fn apply_live(guest: &mut ActualGuest, live: &GuestStatus) {
+    guest.status = power_state(&live.status);
+    if live.lock.is_some() {
+        guest.lock.clone_from(&live.lock);
+    }
+    guest.pve.qmpstatus.clone_from(&live.qmpstatus);
+    guest.pve.ha_managed = live.ha_managed;
+}
+
+fn power_state(status: &str) -> PowerState {
+    match status {
+        "running" => PowerState::Running,
+        "stopped" => PowerState::Stopped,
+        _ => PowerState::Unknown,
+    }
 }
 
 fn from_resource(r: &Resource) -> ActualGuest {
@@ -83,14 +164,14 @@ fn from_resource(r: &Resource) -> ActualGuest {
             Kind::Lxc => GuestKind::Lxc,
         },
         name: r.name.clone().unwrap_or_default(),
-        status: match r.status.as_str() {
-            "running" => PowerState::Running,
-            "stopped" => PowerState::Stopped,
-            _ => PowerState::Unknown,
-        },
+        status: power_state(&r.status),
         lock: r.lock.clone(),
         cores: None,
         memory_mib: r.maxmem_bytes.map(|b| b.div_ceil(1024 * 1024)),
         description: None,
+        pve: PveFacts {
+            ha_managed: r.hastate.is_some(),
+            ..PveFacts::default()
+        },
     }
 }

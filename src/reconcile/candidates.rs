@@ -14,23 +14,26 @@
 
 use super::action::Action;
 use super::actual::ActualState;
+use super::converge::{self, Readback};
 use super::desired::DesiredState;
 use super::gate;
 use super::plan;
 use super::report::PassReport;
 use super::signed::SignedJob;
-use crate::authz::VerifiedOp;
+use crate::authz::Approvals;
 use std::collections::BTreeSet;
 
-/// An action for the gate, with the signed op offered for it.
-pub type Candidate = (Action, Option<VerifiedOp>);
+/// An action for the gate, with the signed op (its approvals) offered for it.
+pub type Candidate = (Action, Option<Approvals>);
 
 /// Plans `desired` against `actual` (guests with an unreadable config are
-/// skipped and reported) and fills the report's plan lists.
+/// skipped and reported; fields that do not converge, per `readback`, are
+/// left out and reported) and fills the report's plan lists.
 pub fn plan(
     report: &mut PassReport,
     desired: Option<&DesiredState>,
     actual: &ActualState,
+    readback: &mut Readback,
 ) -> Vec<Action> {
     let Some(doc) = desired else {
         report.unmanaged = actual.resources.keys().copied().collect();
@@ -48,6 +51,12 @@ pub fn plan(
         .cloned()
         .collect();
     let doc = DesiredState::new(doc.generation(), readable).unwrap_or_else(|_| doc.clone());
+    let unread: Vec<u32> = actual.unreadable.iter().map(|(v, _)| *v).collect();
+    let stuck = readback.observe(&doc, &actual.managed, &unread);
+    report
+        .errors
+        .extend(stuck.iter().map(converge::Stuck::message));
+    let doc = converge::without_stuck(&doc, &stuck);
     let p = plan::plan(&doc, &actual.managed);
     report.add_plan_lists(&p);
     report.unmanaged = actual
@@ -78,7 +87,7 @@ pub fn pair(
             ));
             continue;
         }
-        if jobs.iter().any(|j| gate::binds(&j.op, &action, host_id)) {
+        if jobs.iter().any(|j| gate::binds(j.op(), &action, host_id)) {
             continue;
         }
         out.push((action, None));
@@ -89,11 +98,11 @@ pub fn pair(
             report.errors.push(format!(
                 "guest {}: signed {} waits for an in-flight operation",
                 j.action.vmid,
-                j.op.op_name()
+                j.op().op_name()
             ));
         }
         keep
     });
-    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.op))));
+    out.extend(jobs.into_iter().map(|j| (j.action, Some(j.approvals))));
     out
 }

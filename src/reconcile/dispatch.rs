@@ -8,7 +8,9 @@
 //! reported `skipped` (the guest's state is uncertain; the next pass
 //! re-plans). Other guests' lanes go on. An action refused when its turn
 //! came (hub block, signature no longer valid) changed nothing: its row is
-//! `refused`/`skipped` and the lane goes on.
+//! `refused`/`skipped` and the lane goes on. A signed op PVE would refuse
+//! right now is `allowed`/`skipped`, kept queued with its nonce, and named
+//! in the pass's errors (it has not converged); the lane goes on.
 //!
 //! A creation (`create` and the `set_config`/`start` planned with it) is
 //! one lane unit run by `txn` as a transaction; a transaction recovery left
@@ -146,7 +148,11 @@ pub(super) fn execute_allowed(
         };
         let failed = match &done {
             UnitDone::Action(_, _, Ok(Execution::Ran(Executed { succeeded, .. }))) => !succeeded,
-            UnitDone::Action(_, _, Ok(Execution::NotStarted { .. })) => false,
+            UnitDone::Action(
+                _,
+                _,
+                Ok(Execution::NotStarted { .. } | Execution::KeptQueued { .. }),
+            ) => false,
             UnitDone::Action(_, _, Err(_)) => true,
             UnitDone::Rows(r) => r.as_ref().map_or(true, |rows| {
                 rows.iter().any(|r| r.entry.outcome == Outcome::Failed)
@@ -177,12 +183,8 @@ pub(super) fn execute_allowed(
                 }
                 JobOutcome::NoWorker(unit) => {
                     for (i, a) in unit.allowed() {
-                        let e = action_entry(
-                            a,
-                            Ok(ran(false, "no worker thread")),
-                            &mut errors,
-                            &mut None,
-                        );
+                        let result = Ok(ran(false, "no worker thread"));
+                        let e = action_entry(a, result, &mut errors, &mut None);
                         put(&mut slots, i, e);
                     }
                     continue;
@@ -230,7 +232,8 @@ fn put(slots: &mut [Vec<ActionEntry>], i: usize, e: ActionEntry) {
     }
 }
 
-/// The report row of one executed (or skipped) allowed action.
+/// The report row of one executed (or skipped) allowed action; operator
+/// lines go to `errors`, a journal failure to `journal_error`.
 pub(super) fn action_entry(
     allowed: gate::Allowed,
     result: Result<Execution, JournalError>,
@@ -252,10 +255,28 @@ pub(super) fn action_entry(
             Some("an earlier action on this guest failed".into()),
         ),
         Ok(Execution::Ran(Executed { detail, .. })) => entry(&d, Outcome::Failed, Some(detail)),
-        Ok(Execution::NotStarted { reason, error }) => {
+        Ok(Execution::KeptQueued { why }) => {
+            if let Decision::Allowed(a) = &d {
+                errors.push(kept_queued_line(a, &why));
+            }
+            entry(
+                &d,
+                Outcome::Skipped,
+                Some(format!("kept queued, not started: {why}")),
+            )
+        }
+        Ok(Execution::NotStarted {
+            reason,
+            error,
+            awaits_approvals,
+        }) => {
             errors.extend(error);
             let mut e = entry(&d, Outcome::Skipped, None);
             e.decision = report::Decision::Refused;
+            if awaits_approvals {
+                e.decision = report::Decision::PendingSignature;
+                e.outcome = Outcome::Planned;
+            }
             e.reason = Some(format!("{reason} (when its turn came; not started)"));
             e
         }
@@ -272,6 +293,26 @@ fn ran(succeeded: bool, detail: &str) -> Execution {
         succeeded,
         detail: detail.to_string(),
     })
+}
+
+/// The pass error for a signed op kept queued: what, why, until when.
+fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
+    let a = allowed.action();
+    let (nonce, expires) = allowed.authorization().map_or_else(
+        || (String::from("-"), String::from("-")),
+        |op| {
+            (
+                op.nonce().to_string(),
+                crate::time::format_rfc3339(op.expires_at()),
+            )
+        },
+    );
+    format!(
+        "guest {}: signed {} (nonce {nonce}) kept queued with its nonce: PVE would refuse it now: \
+         {why}; it runs in a later pass once the cause is gone, until it expires at {expires}",
+        a.vmid,
+        a.op.name()
+    )
 }
 
 pub(super) fn class_str(c: OpClass) -> &'static str {
@@ -300,17 +341,25 @@ pub(super) fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> A
     e
 }
 
+/// The audit record of a decision. `signer` and `role` name every approver
+/// (comma-separated, in arrival order; a first principal never holds a
+/// comma), so the decision that finally allows a k-approval op names all
+/// of them.
 pub(super) fn decision_record(d: &Decision, now: i64) -> DecisionRecord {
     let action = d.action();
     let op = d.signed_op();
+    let approvers = d.approvals().map(|a| a.approvers());
+    let join = |f: &dyn Fn(&crate::authz::SignerInfo) -> String| {
+        approvers.map(|list| list.iter().map(f).collect::<Vec<_>>().join(","))
+    };
     DecisionRecord {
         decision: d.code().into(),
         op: action.op.name().into(),
         class: class_str(d.class()).into(),
         vmid: (action.vmid != 0).then_some(action.vmid),
         source: action.source.as_str().into(),
-        signer: op.map(|o| o.signer().to_string()),
-        role: op.map(|o| o.role().to_string()),
+        signer: join(&|s| s.signer.clone()),
+        role: join(&|s| s.role.to_string()),
         reason: match op {
             // An empty key_id (the `--pending` blobs) claims nothing.
             Some(o) if !o.key_id().is_empty() && !o.key_id_matches_signer() => {

@@ -35,12 +35,19 @@
 //! An `Execute` pass holds the state lock (the caller's open journal) from
 //! recovery to report. Every mutation happens in a lane, after the gate,
 //! under the write-ahead protocol of `execute`.
+//!
+//! Before planning, the fields PVE keeps reading back differently after
+//! two writes are left out of the desired state and reported
+//! ([`super::converge`]); the gate sees what PVE reports about each target
+//! ([`ActualState::facts`]); an `Execute` pass records its successful config
+//! writes in the read-back memory and saves it (`readback.json`).
 
 use super::action::Action;
 use super::actual::{self, ActualState};
 use super::audit::PassAudit;
 use super::candidates::{self, Candidate};
 use super::classify::AgentContext;
+use super::converge::{self, Readback};
 use super::desired::{DesiredState, Provider};
 use super::dispatch::{LaneWork, decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
@@ -173,22 +180,29 @@ pub fn run_pass_with_lanes(
     let decisions = pass.gate(
         rotations
             .into_iter()
-            .map(|j| (j.action, Some(j.op)))
+            .map(|j| (j.action, Some(j.approvals)))
             .collect(),
     )?;
+    // A rotation that waits for more approvals (CONTRACT §11) is listed
+    // for signing like any other pending action.
+    let mut pending = pending::items(&decisions, &config.host_id, crate::time::now_unix());
     pass.execute(decisions, Vec::new(), 1)?;
     // 4. Everything else, verified against the files the rotations left.
-    let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual);
+    let mut readback = Readback::load(&config.state_dir);
+    let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual, &mut readback);
     let planned = pass.provision(planned, desired.as_ref(), &mut busy);
     let jobs = pass.verify_queue(|q| !signed::is_before_barrier(q))?;
     let offered = candidates::pair(&mut pass.report, planned, jobs, &busy, &config.host_id);
     let decisions = pass.gate(offered)?;
     let now = crate::time::now_unix();
-    let pending = pending::items(&decisions, &config.host_id, now);
+    pending.extend(pending::items(&decisions, &config.host_id, now));
     // 5. Execute what is allowed, in lanes.
     pass.execute(decisions, continuations, max_parallel)?;
     // 6. Close the pass.
     let report = pass.report;
+    if writer.is_some() {
+        remember_writes(&mut readback, &report, &config.state_dir);
+    }
     audit.finish(crate::time::now_unix())?;
     let generation_applied = finish_journal(writer, desired.as_ref(), last_generation)?;
     Ok(PassOutput {
@@ -283,6 +297,7 @@ impl Pass<'_, '_> {
         let ctx = GateContext {
             host_id: &self.config.host_id,
             blocked: (self.blocked)(),
+            approvals: &self.config.authz.approvals,
         };
         let now = crate::time::now_unix();
         let mut decisions = Vec::new();
@@ -290,7 +305,15 @@ impl Pass<'_, '_> {
             // Planned and signed actions belong to no agent transaction, so
             // no provenance can apply to them (only `txn` rolls back its own
             // guest).
-            let decision = gate::decide(action, op, AgentContext { transaction: None }, None, &ctx);
+            let guest = self.actual.facts(action.vmid);
+            let decision = gate::decide(
+                action,
+                op,
+                AgentContext { transaction: None },
+                None,
+                guest,
+                &ctx,
+            );
             self.audit.record(decision_record(&decision, now))?;
             decisions.push(decision);
         }
@@ -332,6 +355,19 @@ impl Pass<'_, '_> {
         self.report.actions.extend(done.entries);
         self.report.errors.extend(done.errors);
         Ok(())
+    }
+}
+
+/// Records this pass's successful config writes in the read-back memory
+/// and saves it; a save that fails costs at most writes, so it is logged.
+fn remember_writes(readback: &mut Readback, report: &PassReport, state_dir: &std::path::Path) {
+    for e in &report.actions {
+        if e.op == "set_config" && e.outcome == Outcome::Succeeded {
+            readback.wrote(e.vmid, &e.params);
+        }
+    }
+    if let Err(e) = readback.save(state_dir) {
+        log::warn!("{}: {e}", converge::READBACK_FILE);
     }
 }
 

@@ -7,13 +7,20 @@
 //! Protocol for every mutation, each step durable before the next:
 //!
 //! ```text
-//! [hub block?] ─→ Intent ─→ [signed ops: verify now ─→ NonceConsumed] ─→ PVE call
+//! [hub block?] ─→ [signed ops: would PVE refuse it now?] ─→ Intent
+//!              ─→ [signed ops: verify now ─→ NonceConsumed] ─→ PVE call
 //!              ─→ TaskStarted(upid) ─→ wait for the task ─→ Outcome
 //! ```
 //!
 //! Before anything is journaled, the lane checks the hub's `blocked` flag
 //! as it is now: a block that arrives during a long pass stops every
-//! mutation not yet started (CONTRACT §7). The intent comes next so that a
+//! mutation not yet started (CONTRACT §7). A signed op on a guest then
+//! passes the preflight ([`super::preflight`], step `pve_would_refuse`): the
+//! guest is read and an op PVE would refuse right now (protection, a lock,
+//! HA or replication without purge, a paused VM) is not started; nothing is
+//! journaled, its nonce is kept, it stays queued
+//! ([`Execution::KeptQueued`]) and runs in a later pass once the cause is
+//! gone, while it is valid. The intent comes next so that a
 //! crash at any later instant leaves an in-flight record for recovery.
 //! A signed op is then verified again against the signer files and the
 //! clock of this instant (`verify_now`), the last step before its nonce is
@@ -24,21 +31,25 @@
 //! crash after consumption never runs it again. PVE calls that mutate are
 //! never retried here; a failed benign action is re-planned by the next
 //! pass, a failed signed op is terminal for that signature.
+//!
+//! A signed `guest_destroy` of a running guest first stops it (hard stop:
+//! it is being destroyed) as its own journaled step: an intent
+//! `{op_id}-stop` (op `stop`, no nonce) → `status/stop` → its task → its
+//! outcome, then the destroy's call and task. Recovery then never mistakes
+//! the stop's task for the destroy's. Power actions are judged by the
+//! guest's state and lost answers by a re-read ([`super::settle`]).
 
 use super::action::ActionOp;
 use super::audit::PassAudit;
 use super::gate::{Allowed, RefusalReason};
+use super::preflight::{self, Preflight};
+use super::settle::{answer_lost, judge_lost_answer, shutdown_timeout, wait_for_power};
 use super::verify_now::{self, NotNow, VerifiedNow};
 use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, ConfigChange, GuestRef, PveError, Upid};
-use std::time::Duration;
-
-/// How long to wait for a power state to settle after a successful task
-/// (HA-managed guests only *request* the change).
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
-const SETTLE_POLL: Duration = Duration::from_millis(200);
+use std::time::Instant;
 
 /// The result of one execution, as the pass reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +80,18 @@ pub enum Execution {
     /// It ran (or its PVE call failed); the outcome is journaled.
     Ran(Executed),
     /// It was not started: nothing went to PVE, no nonce was consumed. The
-    /// refusal is audited (`reason`: its code); `error` is the operator's
-    /// line for the pass report, if any.
+    /// refusal is audited (`reason`: its code, or `N of K approvals`);
+    /// `error` is the operator's line for the pass report, if any;
+    /// `awaits_approvals`: not refused, it waits for more approvals
+    /// (CONTRACT §11) and stays queued.
     NotStarted {
         reason: String,
         error: Option<String>,
+        awaits_approvals: bool,
     },
+    /// A signed op PVE would refuse right now (`why`): not started, nothing
+    /// journaled, its nonce kept; it stays queued for a later pass.
+    KeptQueued { why: String },
 }
 
 /// What an executor needs besides the action.
@@ -101,6 +118,10 @@ pub fn execute(
     if (env.blocked)() {
         return not_started(env, allowed, &NotNow::Refused(RefusalReason::Blocked));
     }
+    let running = match pve_would_refuse(env, allowed, target) {
+        Ok(running) => running,
+        Err(why) => return Ok(Execution::KeptQueued { why }),
+    };
     let nonce = allowed.authorization().map(|op| op.nonce().to_string());
     env.journal.append(Record::Intent {
         op_id: op_id.to_string(),
@@ -116,14 +137,14 @@ pub fn execute(
         env.journal.append(Record::Outcome {
             op_id: op_id.to_string(),
             outcome: OutcomeKind::Failed,
-            detail: format!("not started: {}", not_now.code()),
+            detail: format!("not started: {}", not_now.reason()),
         })?;
         return not_started(env, allowed, &not_now);
     }
     let result = match (&action.op, target) {
         (ActionOp::KeyRotation { lines }, _) => rotate_signers(env, lines, nonce.as_deref()),
         (_, None) => Ok(Executed::failed("guest not found on this host")),
-        (op, Some(guest)) => run_on_guest(env, op, guest, op_id),
+        (op, Some(guest)) => run_on_guest(env, op, guest, op_id, running),
     }?;
     env.journal.append(Record::Outcome {
         op_id: op_id.to_string(),
@@ -167,9 +188,30 @@ fn not_started(
 ) -> Result<Execution, JournalError> {
     let error = verify_now::settle(env.audit, env.journal, allowed, not_now)?;
     Ok(Execution::NotStarted {
-        reason: not_now.code().to_string(),
+        reason: not_now.reason(),
         error,
+        awaits_approvals: matches!(not_now, NotNow::TooFewApprovals(_)),
     })
+}
+
+/// The preflight step: for a signed op on a guest, would PVE refuse it
+/// right now? `Err(why)` keeps it queued (nothing journaled, nonce kept);
+/// `Ok(running)` says whether the guest is running (`false` when not read).
+fn pve_would_refuse(
+    env: &ExecEnv<'_>,
+    allowed: &Allowed,
+    target: Option<&GuestRef>,
+) -> Result<bool, String> {
+    let (Some(_), Some(guest)) = (allowed.authorization(), target) else {
+        return Ok(false);
+    };
+    match &allowed.action().op {
+        ActionOp::KeyRotation { .. } => Ok(false),
+        op => match preflight::check(env.client, op, guest) {
+            Preflight::Ready { running } => Ok(running),
+            Preflight::Refused(why) => Err(why),
+        },
+    }
 }
 
 fn run_on_guest(
@@ -177,12 +219,21 @@ fn run_on_guest(
     op: &ActionOp,
     guest: &GuestRef,
     op_id: &str,
+    running: bool,
 ) -> Result<Executed, JournalError> {
     let c = env.client;
+    let deadline = Instant::now() + env.config.proxmox.task_timeout;
+    if let (ActionOp::GuestDestroy { .. }, true) = (op, running)
+        && let Err(why) = stop_before_destroy(env, guest, op_id, deadline)?
+    {
+        return Ok(Executed::failed(format!(
+            "the hard stop before the destroy failed: {why}"
+        )));
+    }
     let started = match op {
         ActionOp::Start => c.start(guest).map(Some),
         ActionOp::Stop => c
-            .shutdown(guest, env.config.proxmox.task_timeout.as_secs())
+            .shutdown(guest, shutdown_timeout(env.config.proxmox.task_timeout))
             .map(Some),
         ActionOp::Restart => c.reboot(guest).map(Some),
         ActionOp::SetConfig {
@@ -201,13 +252,67 @@ fn run_on_guest(
     let upid = match started {
         Ok(Some(upid)) => upid,
         Ok(None) => return Ok(Executed::ok("applied")),
+        Err(e) if answer_lost(&e) => {
+            return Ok(match judge_lost_answer(c, op, guest, &e) {
+                Ok(seen) => Executed::ok(seen),
+                Err(why) => Executed::failed(why),
+            });
+        }
         Err(e) => return Ok(Executed::failed(e.to_string())),
     };
     env.journal.append(Record::TaskStarted {
         op_id: op_id.to_string(),
         upid: upid.as_str().to_string(),
     })?;
-    Ok(wait_and_settle(env, op, guest, &upid))
+    Ok(wait_and_settle(env, op, guest, &upid, deadline))
+}
+
+/// The hard stop of a running guest that a signed destroy is about to
+/// remove, journaled as its own op (`{op_id}-stop`). `Ok(Err(why))`: the
+/// stop failed and the destroy must not be sent.
+fn stop_before_destroy(
+    env: &ExecEnv<'_>,
+    guest: &GuestRef,
+    op_id: &str,
+    deadline: Instant,
+) -> Result<Result<(), String>, JournalError> {
+    let stop_id = format!("{op_id}-stop");
+    env.journal.append(Record::Intent {
+        op_id: stop_id.clone(),
+        vmid: guest.vmid,
+        op: "stop".to_string(),
+        params: serde_json::json!({}),
+        source: super::action::Source::Job.as_str().to_string(),
+        idempotency_key: stop_id.clone(),
+        nonce: None,
+        at: Some(crate::time::now_unix()),
+    })?;
+    let result = match env.client.stop(guest) {
+        Ok(upid) => {
+            env.journal.append(Record::TaskStarted {
+                op_id: stop_id.clone(),
+                upid: upid.as_str().to_string(),
+            })?;
+            env.client
+                .wait_task(&upid, deadline.saturating_duration_since(Instant::now()))
+                .map_err(|e| e.to_string())
+                .and_then(|_| wait_for_power(env.client, guest, false, deadline))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    env.journal.append(Record::Outcome {
+        op_id: stop_id,
+        outcome: if result.is_ok() {
+            OutcomeKind::Succeeded
+        } else {
+            OutcomeKind::Failed
+        },
+        detail: match &result {
+            Ok(()) => "hard stop before a signed destroy".to_string(),
+            Err(why) => why.clone(),
+        },
+    })?;
+    Ok(result)
 }
 
 fn set_config(
@@ -234,8 +339,17 @@ fn set_config(
     c.set_config(guest, &change, &current.digest)
 }
 
-fn wait_and_settle(env: &ExecEnv<'_>, op: &ActionOp, guest: &GuestRef, upid: &Upid) -> Executed {
-    let outcome = match env.client.wait_task(upid, env.config.proxmox.task_timeout) {
+/// Waits for the task, then (power ops) for the guest's state; both by
+/// `deadline` (the action's `task_timeout_seconds`).
+fn wait_and_settle(
+    env: &ExecEnv<'_>,
+    op: &ActionOp,
+    guest: &GuestRef,
+    upid: &Upid,
+    deadline: Instant,
+) -> Executed {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let outcome = match env.client.wait_task(upid, wait) {
         Ok(o) => o,
         Err(e) => return Executed::failed(e.to_string()),
     };
@@ -247,21 +361,9 @@ fn wait_and_settle(env: &ExecEnv<'_>, op: &ActionOp, guest: &GuestRef, upid: &Up
     let Some(want_running) = want_running else {
         return Executed::ok(format!("task {}", outcome.exitstatus));
     };
-    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        match env.client.status(guest) {
-            Ok(s) if s.is_running() == want_running => {
-                return Executed::ok(format!("task {}", outcome.exitstatus));
-            }
-            Ok(s) if std::time::Instant::now() >= deadline => {
-                return Executed::failed(format!(
-                    "task {} but the guest is {} (HA-managed guests only request a change)",
-                    outcome.exitstatus, s.status
-                ));
-            }
-            Ok(_) => std::thread::sleep(SETTLE_POLL),
-            Err(e) => return Executed::failed(format!("task ok, state unreadable: {e}")),
-        }
+    match wait_for_power(env.client, guest, want_running, deadline) {
+        Ok(()) => Executed::ok(format!("task {}", outcome.exitstatus)),
+        Err(why) => Executed::failed(format!("task {} but {why}", outcome.exitstatus)),
     }
 }
 

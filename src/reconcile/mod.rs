@@ -27,13 +27,17 @@
 //! - [`report`]: the pass document and its exit code (CONTRACT §6).
 //!
 //! The pass itself (engine), classification, the gate, recovery and the
-//! executors are separate modules beside these.
+//! executors are separate modules beside these, with the executors' helpers
+//! for real PVE: [`preflight`] (would PVE refuse this signed op now?),
+//! [`settle`] (judging power actions by the guest's state; lost answers),
+//! and [`converge`] (writes PVE reads back differently are not resent).
 
 pub mod action;
 pub mod actual;
 pub mod audit;
 mod candidates;
 pub mod classify;
+pub mod converge;
 pub mod desired;
 mod dispatch;
 pub mod engine;
@@ -43,10 +47,12 @@ pub mod lanes;
 pub mod normalize;
 pub mod pending;
 pub mod plan;
+pub mod preflight;
 pub mod provision;
 pub mod queue;
 pub mod recover;
 pub mod report;
+pub mod settle;
 pub mod signed;
 pub mod txn;
 pub mod verify_now;

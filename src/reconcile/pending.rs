@@ -5,9 +5,17 @@
 //! later and an empty advisory `key_id`. Signing it with `ssh-keygen -Y sign
 //! -n felhom-op-v1` and submitting it makes the next pass execute the action.
 //! Serialization only: there is no signing code in the agent.
+//!
+//! Two-person rule (CONTRACT §11): each item says how many distinct signers
+//! the action needs (`approvals_required`) and how many approve it now
+//! (`approvals`). An action whose queued op already holds approvals, but
+//! not enough, is listed with *that op's* blob, byte for byte: the next
+//! approver signs the same bytes, never a fresh blob (a fresh nonce would
+//! start a second op with its own count).
 
+use super::action::Action;
 use super::gate::Decision;
-use crate::authz::canonical_blob;
+use crate::authz::{Approvals, canonical_blob};
 use serde_json::{Value, json};
 use std::io::Read;
 
@@ -23,6 +31,10 @@ pub struct PendingItem {
     pub params: Value,
     pub blob: String,
     pub sign_command: String,
+    /// Distinct signers approving the queued op now (0: none queued).
+    pub approvals: u32,
+    /// Distinct signers `authz.approvals` requires of this op.
+    pub approvals_required: u32,
 }
 
 impl PendingItem {
@@ -33,6 +45,8 @@ impl PendingItem {
             "params": self.params,
             "blob": self.blob,
             "sign_command": self.sign_command,
+            "approvals": self.approvals,
+            "approvals_required": self.approvals_required,
         })
     }
 }
@@ -41,29 +55,42 @@ impl PendingItem {
 pub fn items(decisions: &[Decision], host_id: &str, now: i64) -> Vec<PendingItem> {
     decisions
         .iter()
-        .filter(|d| matches!(d, Decision::PendingSignature { .. }))
-        .map(|d| {
+        .filter_map(|d| match d {
+            Decision::PendingSignature { held, required, .. } => Some((d, held, *required)),
+            _ => None,
+        })
+        .map(|(d, held, required)| {
             let a = d.action();
-            let guest = (a.op.name() != "key_rotation").then_some(a.vmid);
-            let blob = canonical_blob(
-                a.op.name(),
-                &a.op.params(),
-                host_id,
-                guest,
-                &fresh_nonce(),
-                now,
-                now.saturating_add(PENDING_VALIDITY_SECONDS),
-                "",
-            );
+            let blob = match held {
+                Some(h) => String::from_utf8_lossy(h.op().blob()).into_owned(),
+                None => fresh_blob(a, host_id, now),
+            };
             PendingItem {
                 vmid: a.vmid,
                 op: a.op.name().to_string(),
                 params: a.op.params(),
                 sign_command: sign_command(&blob, a.vmid, a.op.name()),
                 blob,
+                approvals: held.as_ref().map_or(0, Approvals::count),
+                approvals_required: required,
             }
         })
         .collect()
+}
+
+/// A new blob for exactly `a`, valid from `now` for an hour.
+fn fresh_blob(a: &Action, host_id: &str, now: i64) -> String {
+    let guest = (a.op.name() != "key_rotation").then_some(a.vmid);
+    canonical_blob(
+        a.op.name(),
+        &a.op.params(),
+        host_id,
+        guest,
+        &fresh_nonce(),
+        now,
+        now.saturating_add(PENDING_VALIDITY_SECONDS),
+        "",
+    )
 }
 
 /// A shell command an operator can paste: write the blob byte-exact (no

@@ -8,7 +8,16 @@
 //!   action ever names it.
 //! - A listed guest PVE does not have is `missing`, except `state: absent`:
 //!   a guest that should not exist and does not is converged.
-//! - A guest with a PVE lock is skipped whole and reported with its lock.
+//! - A guest with a PVE lock is skipped whole and reported with its lock,
+//!   except a hibernated qemu guest (lock `suspended`) whose desired state
+//!   is `running`: its `start` resumes it (qemu-server `vm_start` takes the
+//!   `suspended` lock), and nothing else is planned for it this pass.
+//! - What PVE would refuse is not planned, it is reported in `held` with
+//!   a reason a person can act on: a graceful `stop` of a paused,
+//!   prelaunch or suspended VM ("VM is paused - cannot shutdown",
+//!   qemu-server `PVE/API2/Qemu.pm`), and `memory` below the VM's `balloon`
+//!   ("balloon value too large", same file; the other keys are still
+//!   written).
 //! - `state: absent` → one `guest_destroy {purge}` and nothing else.
 //! - Otherwise at most one `set_config` carrying only the drifted keys
 //!   (compared through [`crate::reconcile::normalize`]), then at most one
@@ -58,6 +67,26 @@ impl PowerState {
     }
 }
 
+/// What PVE's live status and config add to a guest's picture; the
+/// default knows nothing (no pause, no balloon, not HA-managed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PveFacts {
+    /// qemu's run state from `status/current` (`running`, `paused`,
+    /// `prelaunch`, `suspended`, ...), when it was read.
+    pub qmpstatus: Option<String>,
+    /// qemu `balloon` in MiB (0: ballooning off).
+    pub balloon_mib: Option<u64>,
+    /// Managed by PVE's HA stack.
+    pub ha_managed: bool,
+}
+
+impl PveFacts {
+    /// qemu-server's `vm_is_paused($vmid, 1)`: a shutdown is refused.
+    pub fn paused(&self) -> bool {
+        crate::proxmox::guests::is_paused(self.qmpstatus.as_deref())
+    }
+}
+
 /// A guest as PVE reports it, already normalized by the adapter:
 /// `memory_mib` in MiB, `None` for anything PVE did not report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +100,7 @@ pub struct ActualGuest {
     pub cores: Option<u64>,
     pub memory_mib: Option<u64>,
     pub description: Option<String>,
+    pub pve: PveFacts,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +115,8 @@ pub struct Plan {
     pub skipped_locked: Vec<(u32, String)>,
     /// Listed with a desired power state that PVE did not report. Sorted.
     pub unknown_power: Vec<u32>,
+    /// Changes PVE would refuse, not planned: (vmid, why). By vmid.
+    pub held: Vec<(u32, String)>,
 }
 
 /// The minimal actions that move `actual` toward `desired`.
@@ -113,39 +145,76 @@ pub fn plan(desired: &DesiredState, actual: &[ActualGuest]) -> Plan {
 }
 
 fn plan_guest(want: &DesiredGuest, have: &ActualGuest, out: &mut Plan) {
-    if let Some(lock) = &have.lock {
-        out.skipped_locked.push((have.vmid, lock.clone()));
-        return;
-    }
-    let mut push = |op| {
+    let push = |out: &mut Plan, op| {
         out.actions.push(Action {
             vmid: want.vmid,
             op,
             source: Source::DesiredState,
         })
     };
-    if want.state == Some(GuestState::Absent) {
-        push(ActionOp::GuestDestroy { purge: want.purge });
+    if let Some(lock) = &have.lock {
+        let hibernated = lock == "suspended" && have.kind == GuestKind::Qemu;
+        if hibernated && want.state == Some(GuestState::Running) {
+            push(out, ActionOp::Start);
+        } else {
+            out.skipped_locked.push((have.vmid, lock.clone()));
+        }
         return;
     }
-    if let Some(op) = config_drift(want, have) {
-        push(op);
+    if want.state == Some(GuestState::Absent) {
+        push(out, ActionOp::GuestDestroy { purge: want.purge });
+        return;
+    }
+    if let Some(op) = config_drift(want, have, &mut out.held) {
+        push(out, op);
     }
     match (want.state, have.status) {
-        (Some(GuestState::Running), PowerState::Stopped) => push(ActionOp::Start),
-        (Some(GuestState::Stopped), PowerState::Running) => push(ActionOp::Stop),
+        (Some(GuestState::Running), PowerState::Stopped) => push(out, ActionOp::Start),
+        (Some(GuestState::Stopped), PowerState::Running) if have.pve.paused() => {
+            out.held.push((
+                want.vmid,
+                format!(
+                    "the VM is {} in Proxmox, and PVE refuses to shut down a paused VM \
+                     (\"VM is paused - cannot shutdown\"); resume it (qm resume {}) and the \
+                     next pass shuts it down",
+                    have.pve.qmpstatus.as_deref().unwrap_or("paused"),
+                    want.vmid
+                ),
+            ));
+        }
+        (Some(GuestState::Stopped), PowerState::Running) => push(out, ActionOp::Stop),
         (Some(_), PowerState::Unknown) => out.unknown_power.push(want.vmid),
         _ => {}
     }
 }
 
-/// One `set_config` with only the keys that differ, or `None`.
-fn config_drift(want: &DesiredGuest, have: &ActualGuest) -> Option<ActionOp> {
+/// One `set_config` with only the keys that differ, or `None`. A memory
+/// size PVE would refuse (below the balloon target) is left out and held.
+fn config_drift(
+    want: &DesiredGuest,
+    have: &ActualGuest,
+    held: &mut Vec<(u32, String)>,
+) -> Option<ActionOp> {
     let cores = want.cores.filter(|c| have.cores != Some(*c));
     let memory_mib = want
         .memory_bytes
         .filter(|b| !memory_matches(*b, have.memory_mib))
-        .map(memory_bytes_to_mib);
+        .map(memory_bytes_to_mib)
+        .filter(|mib| match have.pve.balloon_mib {
+            Some(balloon) if balloon > *mib => {
+                held.push((
+                    want.vmid,
+                    format!(
+                        "memory {mib} MiB is below the VM's balloon target of {balloon} MiB, \
+                         which PVE refuses (\"balloon value too large\"); lower or disable \
+                         `balloon` first (qm set {} --balloon 0)",
+                        want.vmid
+                    ),
+                ));
+                false
+            }
+            _ => true,
+        });
     let description = want
         .description
         .as_ref()

@@ -6,7 +6,11 @@
 //! Runs before any mutation of a mutating pass. For each in-flight op:
 //! - with a task id: read the task status once. Stopped: record the real
 //!   outcome (`resolved`). Running: leave it in flight (`unresolved`, its
-//!   guest is not touched this pass). Unreadable: leave it (`unresolved`).
+//!   guest is not touched this pass). Unknown to PVE (400 "no such task":
+//!   pve-manager `PVE/API2/Tasks.pm`, e.g. its log was rotated away): the
+//!   outcome can never be learnt, so the entry is closed `failed` with the
+//!   outcome named unknown and reported (`resolved`); nothing stays in
+//!   flight forever. Unreadable otherwise: leave it (`unresolved`).
 //! - without a task id: the PVE call was never confirmed; record `failed`
 //!   (`rolled_back`: the write-ahead intent is rolled back, never re-run).
 //!
@@ -32,7 +36,7 @@
 use super::report::RecoveryCounts;
 use super::txn::{Continuation, recover_transactions};
 use crate::journal::{InFlight, Journal, JournalError, OutcomeKind, Record};
-use crate::proxmox::{Client, TaskState, Upid};
+use crate::proxmox::{Client, PveError, TaskState, Upid};
 use std::collections::BTreeSet;
 
 /// What recovery did, and what the operator should know.
@@ -90,6 +94,14 @@ pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalEr
                     out.notes
                         .push(format!("{what}: task still running, left in flight"));
                     None
+                }
+                Err(PveError::TaskUnknown { upid }) => {
+                    let detail = format!(
+                        "PVE does not know task {upid} (no such task): outcome unknown, \
+                         closed; the guest's state is read again this pass"
+                    );
+                    out.notes.push(format!("{what}: {detail}"));
+                    Some((OutcomeKind::Failed, detail))
                 }
                 Err(e) => {
                     out.notes.push(format!(

@@ -146,7 +146,8 @@ impl PassReport {
     }
 
     /// Copies the plan's lists: `unmanaged`, `missing`, and an error for
-    /// each locked guest and each guest whose power state PVE did not report.
+    /// each locked guest, each change PVE would refuse (`held`), and each
+    /// guest whose power state PVE did not report.
     pub fn add_plan_lists(&mut self, plan: &crate::reconcile::plan::Plan) {
         self.unmanaged.clone_from(&plan.unmanaged);
         self.missing.clone_from(&plan.missing);
@@ -154,6 +155,9 @@ impl PassReport {
             self.errors.push(format!(
                 "guest {vmid} is locked in Proxmox ({lock}); skipped, retried next pass"
             ));
+        }
+        for (vmid, why) in &plan.held {
+            self.errors.push(format!("guest {vmid}: {why}; not sent"));
         }
         for vmid in &plan.unknown_power {
             self.errors.push(format!(

@@ -2,8 +2,10 @@
 //! `--submit` and hub jobs), and the one way the reconcile side verifies a
 //! blob against the journal.
 //!
-//! Owns: [`verify`] (stages 1-9 with stage 9 answered by the journal),
-//! turning queued (blob, signature) pairs into gate inputs, splitting the
+//! Owns: [`verify`] (stages 1-9 with stage 9 answered by the journal) and
+//! [`verify_approvals`] (every signature held for one blob, counted by
+//! `authz::approvals`, the two-person rule's one definition), turning
+//! queued ops (a blob and its signatures) into gate inputs, splitting the
 //! queue at the rotation barrier, and settling a rejected queued op (audit,
 //! dequeue).
 //! Trusts: the verifier; nothing in the queue is trusted by itself (the
@@ -24,15 +26,22 @@
 use super::action::{Action, ActionOp, Source};
 use super::audit::PassAudit;
 use super::dispatch::class_str;
-use crate::authz::{self, Rejected, Rejection, Signers, VerifiedOp, VerifyPolicy};
+use crate::authz::{self, Approvals, Rejected, Rejection, Signers, VerifiedOp, VerifyPolicy};
 use crate::config::Config;
 use crate::journal::{DecisionRecord, Index, Journal, JournalError, QueuedOp, Record};
 
-/// A queued op that verified, with the action it authorizes.
+/// A queued op with at least one approval that verifies, and the action it
+/// asks for (whether its approvals are enough is the gate's decision).
 #[derive(Debug)]
 pub struct SignedJob {
-    pub op: VerifiedOp,
+    pub approvals: Approvals,
     pub action: Action,
+}
+
+impl SignedJob {
+    pub fn op(&self) -> &VerifiedOp {
+        self.approvals.op()
+    }
 }
 
 /// A queued op that did not verify.
@@ -50,7 +59,7 @@ impl QueueRejection {
 
 /// Whether waiting can never make this rejection go away (CONTRACT §7).
 pub fn is_terminal(r: &Rejection) -> bool {
-    !matches!(r, Rejection::UnknownSigner | Rejection::NotYetValid)
+    !r.may_change()
 }
 
 /// The verification policy of this agent at `now`.
@@ -74,17 +83,59 @@ pub fn verify(
     blob: &[u8],
     sig: &[u8],
 ) -> Result<VerifiedOp, Rejected> {
-    let policy = policy(config, crate::time::now_unix());
+    verify_at(signers, config, index, blob, sig, crate::time::now_unix())
+}
+
+/// [`verify`] at the instant `now` (Unix seconds).
+pub fn verify_at(
+    signers: &Signers,
+    config: &Config,
+    index: &Index,
+    blob: &[u8],
+    sig: &[u8],
+    now: i64,
+) -> Result<VerifiedOp, Rejected> {
+    let policy = policy(config, now);
     let consumed = |n: &str| index.is_nonce_consumed(n);
     let op = authz::verify_detailed(signers, &policy, blob, sig, &consumed)?;
-    if index.may_have_forgotten(op.expires_at()) {
+    not_forgotten(index, op.expires_at(), op.signer_info())?;
+    Ok(op)
+}
+
+/// Every approval held for `blob` (CONTRACT §11), each through stages 1-9
+/// against `signers` at `now`, counted by `authz::approvals`; stage 9 as in
+/// [`verify`].
+pub fn verify_approvals(
+    signers: &Signers,
+    config: &Config,
+    index: &Index,
+    blob: &[u8],
+    sigs: &[&[u8]],
+    now: i64,
+) -> Result<Approvals, Rejected> {
+    let policy = policy(config, now);
+    let consumed = |n: &str| index.is_nonce_consumed(n);
+    let approvals = authz::approvals::verify(signers, &policy, blob, sigs, &consumed)?;
+    let op = approvals.op();
+    not_forgotten(index, op.expires_at(), op.signer_info())?;
+    Ok(approvals)
+}
+
+/// A blob expiring below what compaction forgot may carry a consumed
+/// nonce: `replay`.
+fn not_forgotten(
+    index: &Index,
+    expires_at: i64,
+    signer: &authz::SignerInfo,
+) -> Result<(), Rejected> {
+    if index.may_have_forgotten(expires_at) {
         return Err(Rejected {
             rejection: Rejection::Replay,
-            signer: Some(op.signer_info().clone()),
+            signer: Some(signer.clone()),
             op: None,
         });
     }
-    Ok(op)
+    Ok(())
 }
 
 /// The action a verified op asks for, built from the blob alone.
@@ -112,12 +163,24 @@ pub fn is_before_barrier(q: &QueuedOp) -> bool {
     op.is_none_or(|op| op == "key_rotation")
 }
 
-/// Verifies each of `queue` against `signers`, now.
+/// Verifies each of `queue` against `signers`, now: every signature an op
+/// holds, counted by `authz::approvals`.
 pub fn verify_queue(
     signers: &Signers,
     config: &Config,
     index: &Index,
     queue: &[QueuedOp],
+) -> (Vec<SignedJob>, Vec<QueueRejection>) {
+    verify_queue_at(signers, config, index, queue, crate::time::now_unix())
+}
+
+/// [`verify_queue`] at the instant `now` (Unix seconds).
+pub fn verify_queue_at(
+    signers: &Signers,
+    config: &Config,
+    index: &Index,
+    queue: &[QueuedOp],
+    now: i64,
 ) -> (Vec<SignedJob>, Vec<QueueRejection>) {
     let mut jobs = Vec::new();
     let mut rejections = Vec::new();
@@ -126,19 +189,38 @@ pub fn verify_queue(
             nonce: q.nonce.clone(),
             rejected,
         };
-        match verify(signers, config, index, q.blob.as_bytes(), q.sig.as_bytes()) {
-            Ok(op) => match action_of(&op) {
-                Some(action) => jobs.push(SignedJob { op, action }),
-                None => rejections.push(reject(Rejected {
-                    rejection: Rejection::UnsupportedOp(op.op_name().to_string()),
-                    signer: Some(op.signer_info().clone()),
-                    op: None,
-                })),
-            },
+        let sigs = q.signatures();
+        match verify_approvals(signers, config, index, q.blob.as_bytes(), &sigs, now) {
+            Ok(approvals) => {
+                log_not_counted(&q.nonce, &approvals);
+                match action_of(approvals.op()) {
+                    Some(action) => jobs.push(SignedJob { approvals, action }),
+                    None => rejections.push(reject(Rejected {
+                        rejection: Rejection::UnsupportedOp(approvals.op().op_name().to_string()),
+                        signer: Some(approvals.op().signer_info().clone()),
+                        op: None,
+                    })),
+                }
+            }
             Err(rejected) => rejections.push(reject(rejected)),
         }
     }
     (jobs, rejections)
+}
+
+/// Held signatures that no longer count (a key rotated out, a validity
+/// window closed) are logged: the operator sees why an op waits.
+pub fn log_not_counted(nonce: &str, approvals: &Approvals) {
+    for r in approvals.not_counted() {
+        let who = r.signer.as_ref().map_or_else(
+            || "a signer no longer admitted".to_string(),
+            |s| s.signer.clone(),
+        );
+        log::warn!(
+            "queued signed op (nonce {nonce}): the approval of {who} does not count now: {}",
+            r.rejection
+        );
+    }
 }
 
 /// Audits a queued op's rejection and, when it is terminal, takes the op
@@ -207,6 +289,7 @@ mod tests {
             sig: String::new(),
             source: "submit".into(),
             expires_at: 0,
+            added: Vec::new(),
         }
     }
 

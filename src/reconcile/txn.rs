@@ -137,7 +137,11 @@ pub fn run_creation(
         let mut rows = vec![not_started_row(
             Some(create_slot),
             create,
-            Execution::NotStarted { reason, error },
+            Execution::NotStarted {
+                reason,
+                error,
+                awaits_approvals: false,
+            },
         )];
         for (slot, a) in follow {
             rows.push(row(

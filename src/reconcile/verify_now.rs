@@ -6,7 +6,7 @@
 //! takes a [`VerifiedNow`].
 //! Trusts: the signer files as they are on disk at this instant, the clock
 //! at this instant, the journal's index at this instant (the queued blob
-//! and signature, consumed nonces).
+//! and every signature held for it, consumed nonces).
 //!
 //! Why: the pass verifies its queue when it starts, but an op may run
 //! minutes later (its lane was busy), after a `key_rotation` committed, or
@@ -15,8 +15,9 @@
 //! in the queue, immediately before its nonce is consumed:
 //!
 //! ```text
-//! queued blob + sig ─→ signer files (re-loaded) ─→ stages 1-9 at now
-//!                   ─→ binding to the gated action ─→ VerifiedNow ─→ consume_nonce
+//! queued blob + sigs ─→ signer files (re-loaded) ─→ stages 1-9 at now, per signature
+//!   ─→ distinct signers (authz::approvals) ─→ binding, role of each approver
+//!   ─→ k of authz.approvals? ─→ VerifiedNow ─→ consume_nonce
 //! ```
 //!
 //! Invariants (the security argument, in types):
@@ -27,27 +28,38 @@
 //! - A refusal here consumes nothing; the caller audits it and dequeues the
 //!   op when waiting cannot help ([`NotNow::is_terminal`]).
 //!
-//! One signature per op today. An op that needs k approvals (CONTRACT §11)
-//! verifies each of its signatures here with [`signature_now`], each
-//! against the same files and clock, and counts distinct signers.
+//! The two-person rule (CONTRACT §11) is decided here a second time: every
+//! signature the queued op holds is verified against the same files and
+//! clock by `signed::verify_approvals` (the one definition of an approval,
+//! `authz::approvals`), and the op runs only if at least as many distinct
+//! signers verify as `authz.approvals` requires of it. An approval whose key
+//! was rotated out, or whose line's validity window closed, since the gate
+//! no longer counts: the op is not started ([`NotNow::TooFewApprovals`],
+//! not terminal: it stays queued with its approvals and waits, reported
+//! `N of K approvals`).
 
 use super::audit::PassAudit;
 use super::gate::{self, Allowed, RefusalReason};
 use super::signed::{self, QueueRejection};
-use crate::authz::{Rejected, Role, Signers, VerifiedOp};
+use crate::authz::{Approvals, Rejected, Shortfall, Signers, VerifiedOp};
 use crate::config::Config;
-use crate::journal::{Index, Journal, JournalError, Record};
+use crate::journal::{Journal, JournalError, Record};
 
 /// A signed op verified against the signer files and the clock of this
 /// instant, bound to its gated action. Only [`verify_now`] builds one.
 #[derive(Debug)]
 pub struct VerifiedNow {
-    op: VerifiedOp,
+    approvals: Approvals,
 }
 
 impl VerifiedNow {
     pub fn op(&self) -> &VerifiedOp {
-        &self.op
+        self.approvals.op()
+    }
+
+    /// The distinct signers whose approval verified at this instant.
+    pub fn approvals(&self) -> &Approvals {
+        &self.approvals
     }
 }
 
@@ -61,6 +73,9 @@ pub enum NotNow {
     /// It verifies, but not for exactly the gated action, or not for this
     /// signer's role.
     Refused(RefusalReason),
+    /// Fewer distinct signers approve it now than `authz.approvals`
+    /// requires (an approver rotated out or expired since the gate).
+    TooFewApprovals(Shortfall),
 }
 
 impl NotNow {
@@ -70,6 +85,16 @@ impl NotNow {
             NotNow::NotQueued => "not_queued",
             NotNow::Rejected(r) => r.code(),
             NotNow::Refused(reason) => reason.code(),
+            NotNow::TooFewApprovals(_) => "pending_signature",
+        }
+    }
+
+    /// The reason of the audit record and the report row: the code, or
+    /// `N of K approvals`.
+    pub fn reason(&self) -> String {
+        match self {
+            NotNow::TooFewApprovals(short) => short.to_string(),
+            other => other.code().to_string(),
         }
     }
 
@@ -79,13 +104,15 @@ impl NotNow {
             NotNow::NotQueued => false,
             NotNow::Rejected(r) => signed::is_terminal(&r.rejection),
             NotNow::Refused(reason) => *reason != RefusalReason::Blocked,
+            NotNow::TooFewApprovals(_) => false,
         }
     }
 }
 
-/// Verifies `allowed`'s signed op again, now: the queued blob and
-/// signature, the signer files re-loaded, stages 1-9 with the clock and the
-/// consumed nonces of this instant, then binding and role.
+/// Verifies `allowed`'s signed op again, now: the queued blob and every
+/// signature held for it, the signer files re-loaded, stages 1-9 with the
+/// clock and the consumed nonces of this instant, then binding, the role of
+/// each approver, and the number of distinct approvers.
 pub fn verify_now(
     journal: &Journal,
     config: &Config,
@@ -98,39 +125,29 @@ pub fn verify_now(
     });
     // Under the index's lock: the queue and the consumed nonces are those
     // of this instant (a lane appending meanwhile waits a signature check).
-    let op = journal.with_index(|index| {
+    let approvals = journal.with_index(|index| {
         let queued = index
             .queued
             .iter()
             .find(|q| q.nonce == signed_op.nonce())
             .ok_or(NotNow::NotQueued)?;
-        signature_now(
-            &signers,
-            config,
-            index,
-            queued.blob.as_bytes(),
-            queued.sig.as_bytes(),
-        )
-        .map_err(NotNow::Rejected)
+        let sigs = queued.signatures();
+        let now = crate::time::now_unix();
+        signed::verify_approvals(&signers, config, index, queued.blob.as_bytes(), &sigs, now)
+            .map_err(NotNow::Rejected)
     })?;
-    if !gate::binds(&op, allowed.action(), &config.host_id) {
+    signed::log_not_counted(signed_op.nonce(), &approvals);
+    let action = allowed.action();
+    if !gate::binds(approvals.op(), action, &config.host_id) {
         return Err(NotNow::Refused(RefusalReason::BindingMismatch));
     }
-    if op.role() == Role::Recovery && allowed.action().op.name() != "key_rotation" {
+    if approvals.role_denied(action.op.name()) {
         return Err(NotNow::Refused(RefusalReason::RoleDenied));
     }
-    Ok(VerifiedNow { op })
-}
-
-/// One signature over the queued blob, stages 1-9, now.
-fn signature_now(
-    signers: &Signers,
-    config: &Config,
-    index: &Index,
-    blob: &[u8],
-    sig: &[u8],
-) -> Result<VerifiedOp, Rejected> {
-    signed::verify(signers, config, index, blob, sig)
+    approvals
+        .suffice(action.op.name(), &config.authz.approvals)
+        .map_err(NotNow::TooFewApprovals)?;
+    Ok(VerifiedNow { approvals })
 }
 
 /// Consumes the nonce of an op verified this instant, durably, before its
@@ -142,8 +159,8 @@ pub fn consume_nonce(
 ) -> Result<(), JournalError> {
     journal
         .append(Record::NonceConsumed {
-            nonce: now.op.nonce().to_string(),
-            expires_at: now.op.expires_at(),
+            nonce: now.op().nonce().to_string(),
+            expires_at: now.op().expires_at(),
             op_id: op_id.to_string(),
         })
         .map(|_| ())
@@ -170,13 +187,18 @@ pub fn settle(
         return Ok(Some(format!("{line} (verified again when its turn came)")));
     }
     let code = not_now.code();
-    audit.record(super::dispatch::refusal_record(
+    let mut record = super::dispatch::refusal_record(
         action,
         allowed.class(),
         allowed.authorization(),
-        code,
+        &not_now.reason(),
         now,
-    ))?;
+    );
+    if let NotNow::TooFewApprovals(_) = not_now {
+        // Not refused: it waits for approvals, as at the gate.
+        record.decision = "pending_signature".into();
+    }
+    audit.record(record)?;
     match nonce {
         Some(nonce) if not_now.is_terminal() => {
             journal.append(Record::OpDequeued {

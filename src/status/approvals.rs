@@ -1,37 +1,50 @@
 //! `status::approvals`: how many approvals an op needs and how many it
-//! holds, as `--status` reports them. The one place the two-person rule
-//! (CONTRACT §11, `authz.approvals`) replaces when it is built.
+//! holds, as `--status` reports them (CONTRACT §11, §12). Reporting only:
+//! nothing here decides anything, the gate and the moment of running do.
 //!
-//! Today, before that rule: every op needs exactly one approval; a queued
-//! op holds the one signature it was queued with; an action awaiting a
-//! signature holds none (a verified signature for it would have queued or
-//! run it). Nothing here decides anything: the gate does.
-//!
-//! A queued op's signer is found again, not remembered: stages 1-4 run on
-//! its blob and signature against the signer files as they are now (the
-//! journal records the signature, not who made it), so a signer removed
-//! since it was queued is no longer listed.
+//! Every count comes from the two-person rule's one definition:
+//! - needed: `authz.approvals` ([`crate::config::RequiredApprovals`]);
+//! - held by a queued op: `authz::approvals::verify` over every signature
+//!   the journal holds for its blob, against the signer files and the clock
+//!   as they are now (the journal records signatures, not who made them),
+//!   so a signer rotated out or whose window closed is no longer listed;
+//! - held by an action awaiting approvals: what the last mutating pass
+//!   counted for it (`status.json`, `pending_actions[].approvals`; 0 for an
+//!   action no queued op approves).
 
+use super::files::PendingAction;
 use crate::authz::{self, Signers, VerifyPolicy};
-use crate::journal::QueuedOp;
+use crate::config::Config;
+use crate::journal::{Index, QueuedOp};
 
 /// Distinct signers `op` needs.
-pub fn required(_op: &str) -> u32 {
-    1
+pub fn required(config: &Config, op: &str) -> u32 {
+    config.authz.approvals.required(op)
 }
 
-/// Approvals an action awaiting a signature holds.
-pub fn held_by_pending(_vmid: u32, _op: &str) -> u32 {
-    0
+/// Approvals an action awaiting them held at the last pass.
+pub fn held_by_pending(action: &PendingAction) -> u32 {
+    action.approvals
 }
 
-/// The distinct signers (first principals) of a queued op whose signature
-/// verifies now.
-pub fn queued_signers(signers: &Signers, policy: &VerifyPolicy, q: &QueuedOp) -> Vec<String> {
-    match authz::verify_signature(signers, policy, q.blob.as_bytes(), q.sig.as_bytes()) {
-        Ok(line) => vec![line.first_principal().to_string()],
-        Err(_) => Vec::new(),
-    }
+/// The distinct signers (first principals) of a queued op whose approval
+/// verifies now, in the order their signatures arrived.
+pub fn queued_signers(
+    signers: &Signers,
+    policy: &VerifyPolicy,
+    index: &Index,
+    q: &QueuedOp,
+) -> Vec<String> {
+    let consumed = |n: &str| index.is_nonce_consumed(n);
+    authz::approvals::verify(
+        signers,
+        policy,
+        q.blob.as_bytes(),
+        &q.signatures(),
+        &consumed,
+    )
+    .map(|a| a.approvers().iter().map(|s| s.signer.clone()).collect())
+    .unwrap_or_default()
 }
 
 /// Approvals a queued op holds: one per distinct signer.

@@ -18,7 +18,7 @@
 //! {"version":1,"at":1764571500,"duration_ms":840,"actions":3,"failed":1,"pending":1,
 //!  "errors":1,"error_messages":["..."],
 //!  "outcomes":{"planned":1,"succeeded":1,"failed":1,"skipped":0},
-//!  "pending_actions":[{"vmid":9001,"op":"guest_destroy"}],
+//!  "pending_actions":[{"vmid":9001,"op":"guest_destroy","approvals":1}],
 //!  "guests":{"managed":2,"unmanaged":5,"missing":0},"actual_read":true,
 //!  "generation_applied":12,"queued":1,"in_flight":0}
 //! {"version":1,"last_contact_at":1764571490,"last_error":null,"last_error_at":null}
@@ -73,6 +73,10 @@ pub struct GuestCounts {
 pub struct PendingAction {
     pub vmid: u32,
     pub op: String,
+    /// Distinct signers approving it at that pass (CONTRACT §11); absent
+    /// in files written before approvals were counted.
+    #[serde(default)]
+    pub approvals: u32,
 }
 
 /// The last mutating pass (`status.json`).
@@ -166,6 +170,7 @@ impl PassStatus {
                 .map(|p| PendingAction {
                     vmid: p.vmid,
                     op: p.op.clone(),
+                    approvals: p.approvals,
                 })
                 .collect(),
             guests: GuestCounts {

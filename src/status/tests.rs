@@ -2,7 +2,7 @@ use super::files::*;
 use super::*;
 use crate::reconcile::action::{Action, ActionOp, Source};
 use crate::reconcile::pending::PendingItem;
-use crate::reconcile::plan::{ActualGuest, GuestKind, PowerState};
+use crate::reconcile::plan::{ActualGuest, GuestKind, PowerState, PveFacts};
 use crate::reconcile::report::{ActionEntry, Class, Decision, Outcome, PassReport};
 
 fn tempdir(tag: &str) -> std::path::PathBuf {
@@ -33,6 +33,7 @@ fn guest(vmid: u32) -> ActualGuest {
         cores: None,
         memory_mib: None,
         description: None,
+        pve: PveFacts::default(),
     }
 }
 
@@ -58,6 +59,8 @@ fn output() -> PassOutput {
             params: serde_json::json!({"purge": true}),
             blob: "{}".into(),
             sign_command: String::new(),
+            approvals: 1,
+            approvals_required: 2,
         }],
         guests: vec![guest(1), guest(2), guest(3), guest(7), guest(8)],
         generation_applied: Some(12),
@@ -96,7 +99,8 @@ fn a_pass_summary_counts_exactly_and_keeps_bounded_text() {
         s.pending_actions,
         vec![PendingAction {
             vmid: 3,
-            op: "guest_destroy".into()
+            op: "guest_destroy".into(),
+            approvals: 1,
         }]
     );
     assert_eq!((s.queued, s.in_flight, s.duration_ms), (2, 1, 1500));

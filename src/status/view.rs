@@ -134,11 +134,11 @@ pub fn document(f: &Facts<'_>) -> StatusDoc {
         .iter()
         .map(|q| {
             let (op, guest_id) = blob_facts(&q.blob);
-            let signers = approvals::queued_signers(f.signers, f.policy, q);
+            let signers = approvals::queued_signers(f.signers, f.policy, index, q);
             Queued {
                 nonce: q.nonce.clone(),
                 approvals: approvals::held_by_queued(&signers),
-                approvals_required: approvals::required(&op),
+                approvals_required: approvals::required(f.config, &op),
                 op,
                 guest_id,
                 signers,
@@ -166,8 +166,8 @@ pub fn document(f: &Facts<'_>) -> StatusDoc {
             .iter()
             .map(|a| Pending {
                 vmid: a.vmid,
-                approvals: approvals::held_by_pending(a.vmid, &a.op),
-                approvals_required: approvals::required(&a.op),
+                approvals: approvals::held_by_pending(a),
+                approvals_required: approvals::required(f.config, &a.op),
                 op: a.op.clone(),
             })
             .collect(),

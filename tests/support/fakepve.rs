@@ -313,6 +313,28 @@ impl FakePve {
         );
     }
 
+    /// Sets an attribute of the server (the launcher's `RealPve`): `message_in_body`
+    /// (false: PVE 8.0-8.3), `percent_bug` (PVE < 8.2.2), `status_cache_secs`
+    /// (a stale `/cluster/resources`), `ha_delay`, ...
+    pub fn set_pve(&self, attr: &str, value: Value) {
+        self.command(json!({"op": "set_pve", "attr": attr, "value": value}));
+    }
+
+    /// Adds a replication job `{id}` (e.g. `"100-0"`) for `guest`.
+    pub fn add_replication(&self, id: &str, guest: u32) {
+        self.command(json!({"op": "add_replication", "id": id, "guest": guest}));
+    }
+
+    /// Runs the next `times` requests whose path ends with `suffix`, then
+    /// answers them `status` (e.g. 596) with `reason` and an empty body.
+    pub fn fail_after(&self, method: &str, suffix: &str, status: u16, reason: &str, times: u32) {
+        self.call(
+            "fail_after",
+            json!([method, suffix]),
+            json!({"status": status, "reason": reason, "times": times}),
+        );
+    }
+
     pub fn add_snapshot(&self, vmid: u32, name: &str) {
         self.command(json!({"op": "add_snapshot", "vmid": vmid, "name": name}));
     }

@@ -13,6 +13,7 @@ fn guest(vmid: u32, status: PowerState) -> ActualGuest {
         cores: Some(2),
         memory_mib: Some(512),
         description: Some("web".into()),
+        pve: plan::PveFacts::default(),
     }
 }
 
@@ -44,6 +45,8 @@ fn output(actual_read: bool, guests: Vec<ActualGuest>) -> PassOutput {
             params: json!({"purge": true}),
             blob: "{}".into(),
             sign_command: "sign".into(),
+            approvals: 0,
+            approvals_required: 1,
         }],
         guests,
         generation_applied: Some(7),
@@ -145,4 +148,21 @@ fn the_status_line_summarizes_the_pass_and_the_hub() {
         "last pass 1970-01-01T00:00:00Z: 3 actions, 1 failed, 1 pending signature, 1 errors; \
          generation 7; blocked by the hub; hub unreachable"
     );
+}
+
+#[test]
+fn the_status_line_and_the_report_name_actions_waiting_for_more_approvals() {
+    let mut out = output(true, Vec::new());
+    out.pending[0].approvals = 1;
+    out.pending[0].approvals_required = 2;
+    let mut state = ReportState::default();
+    state.record_pass(&out, 0);
+    let line = state.status_line(false, None);
+    assert!(
+        line.ends_with("; awaiting approvals: guest_destroy 102: 1 of 2 approvals"),
+        "{line}"
+    );
+    let doc = serde_json::to_value(state.host_report("h1", 0)).unwrap();
+    assert_eq!(doc["pending"][0]["approvals"], 1);
+    assert_eq!(doc["pending"][0]["approvals_required"], 2);
 }

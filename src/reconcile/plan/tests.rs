@@ -11,6 +11,7 @@ fn guest(vmid: u32, status: PowerState) -> ActualGuest {
         cores: Some(1),
         memory_mib: Some(512),
         description: None,
+        pve: PveFacts::default(),
     }
 }
 

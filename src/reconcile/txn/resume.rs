@@ -10,7 +10,7 @@ use super::{Row, TxnContext, end, guest_ref, step_name};
 use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, TxnEndKind};
 use crate::reconcile::action::{Action, ActionOp, Source};
-use crate::reconcile::classify::AgentContext;
+use crate::reconcile::classify::{AgentContext, GuestFacts};
 use crate::reconcile::desired::CreateSpec;
 use crate::reconcile::dispatch::{decision_record, entry};
 use crate::reconcile::execute::{self, ExecEnv, Execution};
@@ -117,12 +117,14 @@ fn resume(
         let gate_ctx = GateContext {
             host_id: &env.config.host_id,
             blocked: (env.blocked)(),
+            approvals: &env.config.authz.approvals,
         };
         let decision = gate::decide(
             action,
             None,
             AgentContext { transaction: None },
             None,
+            GuestFacts::default(),
             &gate_ctx,
         );
         env.audit
@@ -142,7 +144,7 @@ fn resume(
         let op_id = step_op_id(txn, &step_name(name));
         let result = match execute::execute(env, &allowed, Some(&guest), &op_id)? {
             Execution::Ran(result) => result,
-            Execution::NotStarted { reason, .. } => {
+            Execution::NotStarted { reason, .. } | Execution::KeptQueued { why: reason } => {
                 let detail = format!("transaction {txn} resumes once allowed ({reason})");
                 rows.push(Row {
                     slot: None,

@@ -13,7 +13,7 @@ use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, Record, TxnEndKind};
 use crate::proxmox::{PveError, Resource};
 use crate::reconcile::action::{Action, ActionOp, Source};
-use crate::reconcile::classify::AgentContext;
+use crate::reconcile::classify::{AgentContext, GuestFacts};
 use crate::reconcile::desired::CreateSpec;
 use crate::reconcile::dispatch::{decision_record, entry};
 use crate::reconcile::execute::{self, ExecEnv, Execution};
@@ -67,11 +67,14 @@ pub(super) fn roll_back(
     let gate_ctx = GateContext {
         host_id: &env.config.host_id,
         blocked: (env.blocked)(),
+        approvals: &env.config.authz.approvals,
     };
     let agent = AgentContext {
         transaction: Some(txn),
     };
-    let decision = gate::decide(action, None, agent, provenance.as_ref(), &gate_ctx);
+    // A guest this transaction just created is not HA-managed.
+    let guest = GuestFacts::default();
+    let decision = gate::decide(action, None, agent, provenance.as_ref(), guest, &gate_ctx);
     let mut record = decision_record(&decision, crate::time::now_unix());
     record.reason = format!("{context}; {}", record.reason);
     env.audit.record(record)?;
@@ -171,7 +174,7 @@ pub(super) fn roll_back(
     let op_id = step_op_id(txn, &step_name("destroy"));
     let result = match execute::execute(env, &allowed, Some(&guest), &op_id)? {
         Execution::Ran(result) => result,
-        Execution::NotStarted { reason, .. } => {
+        Execution::NotStarted { reason, .. } | Execution::KeptQueued { why: reason } => {
             let detail = format!("{context}; not started ({reason}); retried at the next pass");
             return Ok(vec![report(allowed, Outcome::Skipped, detail)]);
         }

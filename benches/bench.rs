@@ -9,6 +9,7 @@
 mod authz;
 mod journal;
 mod journal_growth;
+mod provision;
 mod reconcile;
 
 fn main() {
@@ -26,6 +27,7 @@ fn main() {
         ("journal-growth", journal_growth::run),
         ("reconcile", reconcile::run),
         ("reconcile-tasks", reconcile::tasks::run),
+        ("provision", provision::run),
     ];
     for (name, run) in sections {
         if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {

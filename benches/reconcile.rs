@@ -30,7 +30,7 @@
 
 #[path = "../tests/support/fakepve.rs"]
 #[allow(clippy::indexing_slicing)]
-mod fakepve;
+pub(crate) mod fakepve;
 pub mod tasks;
 
 use fakepve::FakePve;

@@ -11,6 +11,10 @@ Steps shown:
   3. --reconcile-now   again: converged, zero mutations; the destroy still waits
   4. --pending         the held destroy with its ready-to-sign blob
   5. sign it with the demo operator's SSH key, --submit, --reconcile-now: destroyed
+  6. provisioning: a container created from a template (create, set_config, start in one
+     journaled transaction), and a creation whose start fails: the agent destroys the guest it
+     just created, unsigned, as a compensating rollback
+  7. --reconcile-now again: the created container is converged; the rolled-back one is held
 """
 import json
 import os
@@ -43,6 +47,16 @@ def agent(config, *args, check_codes=(0,)):
     return proc
 
 
+def fake_cmd(fake, cmd):
+    """One command to the fakepve launcher (see tests/support/fakepve_launch.py)."""
+    fake.stdin.write(json.dumps(cmd) + "\n")
+    fake.stdin.flush()
+    reply = json.loads(fake.stdout.readline())
+    if not reply.get("ok"):
+        raise SystemExit(f"demo: fakepve command {cmd} failed: {reply.get('error')}")
+    return reply["result"]
+
+
 def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="felhom-demo-"))
     fake = subprocess.Popen([sys.executable, str(LAUNCHER), "--dir", str(work), "--node", NODE,
@@ -50,16 +64,17 @@ def main():
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         ready = json.loads(fake.stdout.readline())
-        run_demo(work, ready)
+        run_demo(work, ready, fake)
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_demo(work, ready):
+def run_demo(work, ready, fake):
     token = work / "pve-token"
-    token.write_text(ready["token"] + "\n")
+    # The token with the README's minimal role plus the provisioning privileges.
+    token.write_text(ready["provision_token"] + "\n")
     token.chmod(0o600)
     keys = work / "keys"
     keys.mkdir()
@@ -96,6 +111,7 @@ def run_demo(work, ready):
                   "require_user_presence": True},
         "desired_state_file": str(work / "desired-state.json"),
         "hub": None,
+        "provision": {"storages": ["local-lvm"], "max_creates_per_pass": 4, "min_free_percent": 10},
     }
     (work / "state").mkdir(mode=0o700)
     cfg = work / "agent.json"
@@ -127,6 +143,30 @@ def run_demo(work, ready):
     agent(cfg, "--check-op", str(blob), str(blob) + ".sig")
     agent(cfg, "--submit", str(blob), str(blob) + ".sig")
     agent(cfg, "--reconcile-now")
+    banner("6. Provisioning: create 200 from a template; 201's start will fail")
+    template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+    lxc = lambda name: {"kind": "lxc", "name": name, "ostemplate": template, "storage": "local-lvm",
+                        "disk_gib": 8, "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}
+    desired["generation"] = 2
+    desired["desired_state"]["guests"] = [g for g in desired["desired_state"]["guests"] if g["vmid"] != 104] + [
+        {"vmid": 200, "state": "running", "cores": 2, "memory_bytes": 1073741824, "description": "shop",
+         "create": lxc("shop")},
+        {"vmid": 201, "state": "running", "create": lxc("flaky")},
+    ]
+    (work / "desired-state.json").write_text(json.dumps(desired, indent=1))
+    fake_cmd(fake, {"op": "call", "method": "fail",
+                    "args": ["POST", f"/nodes/{NODE}/lxc/201/status/start"],
+                    "kwargs": {"status": 500, "message": "unable to start CT 201: no cgroup", "times": 1}})
+    print("desired state adds:", json.dumps(desired["desired_state"]["guests"][-2:], indent=1))
+    agent(cfg, "--plan", check_codes=(0,))
+    passed = json.loads(agent(cfg, "--reconcile-now", "--json", check_codes=(1,)).stdout)
+    undo = [a for a in passed["actions"] if a["vmid"] == 201 and a["op"] == "guest_destroy"]
+    print("the compensating rollback:", json.dumps(undo, indent=1))
+    print("guest 200:", json.dumps(fake_cmd(fake, {"op": "guest", "vmid": 200})["status"]),
+          "guest 201 exists:", fake_cmd(fake, {"op": "guest", "vmid": 201})["exists"])
+
+    banner("7. Reconcile again: 200 is converged; 201 is held until the generation changes or an hour passes")
+    agent(cfg, "--reconcile-now", check_codes=(0,))
     banner("Done: the journal is intact")
     agent(cfg, "--journal-verify")
 

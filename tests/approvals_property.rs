@@ -30,7 +30,7 @@ mod sshkeys;
 use felhom_agent::authz::{Signers, canonical_blob};
 use felhom_agent::config::{Config, Env};
 use felhom_agent::journal::{Journal, Record};
-use felhom_agent::reconcile::classify::AgentContext;
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext};
 use felhom_agent::reconcile::queue::{self, Enqueued};
 use felhom_agent::reconcile::signed;
@@ -231,7 +231,7 @@ fn attempt(journal: &Journal, config: &Config, signers: &Signers, now: i64) -> b
             Some(job.approvals),
             AgentContext { transaction: None },
             None,
-            felhom_agent::reconcile::classify::GuestFacts::default(),
+            GuestFacts::default(),
             &ctx,
         );
         if let Decision::Allowed(a) = d {

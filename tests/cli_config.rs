@@ -116,6 +116,19 @@ fn each_kind_of_bad_config_exits_78_naming_the_path() {
             }),
         ),
         ("extra", Box::new(|v| v["extra"] = 1.into())),
+        (
+            "provision.storages[1]",
+            Box::new(|v| {
+                v["provision"] = serde_json::json!({"storages": ["local-lvm", "no/such"]})
+            }),
+        ),
+        (
+            "provision.min_free_percent",
+            Box::new(|v| {
+                v["provision"] =
+                    serde_json::json!({"storages": ["local-lvm"], "min_free_percent": 100})
+            }),
+        ),
     ];
     for (path, mutate) in cases {
         let mut v = f.example();

@@ -168,6 +168,7 @@ fn unknown_op_is_destructive_unsupported_and_does_not_burn_its_nonce() {
     assert_eq!(
         classify(
             "wipe_everything",
+            9000,
             AgentContext { transaction: None },
             None,
             GuestFacts::default()
@@ -277,6 +278,7 @@ fn hub_scratch_or_provenance_claim_rejects_the_document_and_the_destroy_stays_re
     assert_eq!(
         classify(
             "guest_destroy",
+            v,
             AgentContext {
                 transaction: Some("t1")
             },
@@ -561,4 +563,173 @@ fn recovery_key_rotates_operational_signers_and_the_old_key_becomes_unknown() {
     assert_eq!(check.code, 0, "{}", check.stdout);
     assert_eq!(check.json()["signer"], json!("bob"));
     assert_eq!(deletes_of(pve(), v), 0);
+}
+
+fn lxc_create(name: &str) -> Value {
+    json!({"kind": "lxc", "name": name, "storage": "local-lvm", "disk_gib": 4,
+           "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"})
+}
+
+#[test]
+fn hub_supplied_scratch_or_provenance_on_a_data_bearing_guest_is_refused() {
+    let v = stopped_guest();
+    let mut a = Agent::new(pve(), "gm-prov-claim");
+    a.provision(pve(), json!({"storages": ["local-lvm"]}));
+    a.write_desired(1, json!([{"vmid": v, "state": "absent", "purge": true}]));
+    assert_eq!(a.pass().code, 4);
+    let mut claim = lxc_create("x");
+    claim["provenance"] = json!("agent");
+    let mut scratch = lxc_create("x");
+    scratch["scratch"] = json!(true);
+    for (generation, guest) in [
+        (
+            2,
+            json!({"vmid": v, "state": "absent", "purge": true, "create": lxc_create("x")}),
+        ),
+        (
+            3,
+            json!({"vmid": v, "state": "absent", "purge": true, "create": claim}),
+        ),
+        (4, json!({"vmid": v, "state": "stopped", "create": scratch})),
+        (
+            5,
+            json!({"vmid": v, "state": "absent", "purge": true, "transaction": "txn-1"}),
+        ),
+    ] {
+        a.write_desired(generation, json!([guest]));
+        let run = a.pass();
+        assert_eq!(run.code, 1, "{guest}: {}", run.stdout);
+        assert!(
+            run.errors().contains("desired state rejected"),
+            "{}",
+            run.errors()
+        );
+        // The last good document stays in force: the destroy still waits.
+        assert_eq!(run.actions()[0]["decision"], json!("pending_signature"));
+    }
+    // A signed blob claiming scratch in its params never verifies.
+    let spec = BlobSpec::new(
+        "guest_destroy",
+        json!({"purge": true, "scratch": true}),
+        Some(v),
+    );
+    let files = a.sign(&a.alice, &spec.build_now());
+    let check = a.check_op(&files);
+    assert_eq!(check.code, 65, "{}", check.stdout);
+    assert!(!nonce_consumed(&a.records(), &spec.nonce));
+    assert_eq!(deletes_of(pve(), v), 0);
+    assert_eq!(pve().guest(v)["exists"], json!(true));
+}
+
+#[test]
+fn destroying_a_guest_the_agent_created_needs_a_signature_once_committed() {
+    let mut a = Agent::new(pve(), "gm-committed");
+    a.provision(pve(), json!({"storages": ["local-lvm"]}));
+    let v = pve().next_vmid();
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": lxc_create("mine")}]),
+    );
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(pve().guest(v)["exists"], json!(true));
+    a.write_desired(2, json!([{"vmid": v, "state": "absent", "purge": true}]));
+    for _ in 0..2 {
+        let run = a.pass();
+        assert_eq!(run.code, 4, "{}", run.stdout);
+        let acts = run.actions();
+        assert_eq!(acts[0]["decision"], json!("pending_signature"), "{acts:?}");
+        assert_eq!(acts[0]["class"], json!("destructive"));
+    }
+    assert_eq!(deletes_of(pve(), v), 0);
+}
+
+#[test]
+fn a_compensating_rollback_of_a_guest_whose_create_outcome_is_unknown_is_never_executed() {
+    let mut a = Agent::new(pve(), "gm-unknown-create");
+    a.provision(pve(), json!({"storages": ["local-lvm"]}));
+    // A guest holds the vmid, named as the creation would have named it.
+    let v = pve().add_lxc("stopped", json!({}));
+    let create = lxc_create(&format!("ct{v}"));
+    // The journal of a run that died after the create POST, before its task
+    // id, with a rollback already asked for.
+    let txn = "txn-1-1-0-x";
+    {
+        let j =
+            felhom_agent::journal::Journal::open(&a.state_dir, std::time::Duration::from_secs(5))
+                .unwrap();
+        for r in [
+            Record::TxnBegin {
+                txn: txn.into(),
+                vmid: v,
+                create: create.clone(),
+                config: None,
+                start: true,
+                generation: 1,
+                at: felhom_agent::time::now_unix(),
+            },
+            Record::Intent {
+                op_id: format!("{txn}/create"),
+                vmid: v,
+                op: "create".into(),
+                params: create.clone(),
+                source: "desired_state".into(),
+                idempotency_key: format!("{txn}/create"),
+                nonce: None,
+                at: None,
+            },
+            Record::TxnAbort {
+                txn: txn.into(),
+                reason: "start failed".into(),
+            },
+        ] {
+            j.append(r).unwrap();
+        }
+        // The gate itself: no provenance, so the destroy is not benign.
+        let provenance = j.with_index(|i| i.transactions.provenance(txn));
+        assert!(provenance.is_none());
+        let d = gate::decide(
+            Action {
+                vmid: v,
+                op: ActionOp::GuestDestroy { purge: true },
+                source: Source::Agent,
+            },
+            None,
+            AgentContext {
+                transaction: Some(txn),
+            },
+            provenance.as_ref(),
+            GuestFacts::default(),
+            &GateContext {
+                host_id: HOST_ID,
+                blocked: false,
+                approvals: &Default::default(),
+            },
+        );
+        assert!(matches!(d, Decision::PendingSignature { .. }), "{d:?}");
+    }
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": create}]),
+    );
+    let run = a.pass();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.errors().contains("unresolved"), "{}", run.errors());
+    assert!(
+        !run.actions()
+            .iter()
+            .any(|x| x["op"] == json!("guest_destroy")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(a.pass().code, 0, "reported once, then an ordinary guest");
+    assert_eq!(deletes_of(pve(), v), 0);
+    assert_eq!(pve().guest(v)["exists"], json!(true));
+    assert!(a.records().iter().any(|r| matches!(
+        r,
+        Record::TxnEnd {
+            end: felhom_agent::journal::TxnEndKind::Unresolved,
+            ..
+        }
+    )));
 }

@@ -269,11 +269,20 @@ fn index_workload(j: &Journal) {
         },
         consumed("old", 1),
         queued("n1"),
-        Record::Provenance {
+        Record::TxnBegin {
+            txn: "t1".into(),
             vmid: 9100,
-            kind: ProvenanceKind::Created,
-            transaction: "t1".into(),
+            create: serde_json::json!({"kind": "lxc"}),
+            config: None,
+            start: true,
+            generation: 7,
+            at: 1,
         },
+        Record::TxnCreated {
+            txn: "t1".into(),
+            upid: "UPID:create".into(),
+        },
+        // Legacy vmid-keyed provenance: decoded, and confers nothing.
         Record::Provenance {
             vmid: 9101,
             kind: ProvenanceKind::Scratch,
@@ -330,10 +339,10 @@ fn the_index_replays_in_flight_keys_nonces_queue_provenance_and_signers() {
         vec![&b"sig"[..], &b"sig-bob"[..]]
     );
     assert!(ix.created_in(9100, "t1") && !ix.created_in(9100, "t2"));
-    assert!(ix.is_scratch(9101) && !ix.is_scratch(9100));
+    assert!(!ix.created_in(9101, "t2") && ix.transactions.open_on(9101).is_none());
     assert_eq!(ix.last_generation, Some(7));
     assert_eq!(ix.signers.as_ref().map(|s| s.1.as_str()), Some("r1"));
-    assert_eq!(ix.records, 22);
+    assert_eq!(ix.records, 23);
 }
 
 #[test]

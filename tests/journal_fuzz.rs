@@ -99,6 +99,31 @@ fn sample_records() -> Vec<Record> {
         Record::KeyApplied {
             idempotency_key: "k0".into(),
         },
+        Record::TxnBegin {
+            txn: "txn-1".into(),
+            vmid: 9100,
+            create: serde_json::json!({"kind": "lxc", "name": "shop", "disk_gib": 8}),
+            config: Some(serde_json::json!({"cores": 2})),
+            start: true,
+            generation: 3,
+            at: 1_900_000_000,
+        },
+        Record::TxnCreated {
+            txn: "txn-1".into(),
+            upid: "UPID:pve:0001:0002:0003:vzcreate:9100:root@pam:".into(),
+        },
+        Record::TxnAbort {
+            txn: "txn-1".into(),
+            reason: "start failed".into(),
+        },
+        Record::TxnEnd {
+            txn: "txn-1".into(),
+            vmid: 9100,
+            end: journal::TxnEndKind::RolledBack,
+            generation: 3,
+            at: 1_900_000_000,
+            detail: "compensating rollback".into(),
+        },
     ]
 }
 
@@ -118,7 +143,10 @@ fn seed_journal() -> Vec<u8> {
 #[test]
 fn mutated_journal_images_never_panic_and_give_a_typed_verdict() {
     let seed = seed_journal();
-    assert_eq!(journal::verify_bytes(&seed).unwrap().records, 11);
+    assert_eq!(
+        journal::verify_bytes(&seed).unwrap().records,
+        sample_records().len() as u64
+    );
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let (mut clean, mut torn, mut damaged) = (0u32, 0u32, 0u32);
     for _ in 0..60_000 {

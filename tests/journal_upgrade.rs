@@ -111,7 +111,7 @@ fn live(ix: &journal::Index) -> impl PartialEq + std::fmt::Debug {
         ix.in_flight.clone(),
         ix.consumed_nonces.clone(),
         ix.queued.clone(),
-        ix.provenance.clone(),
+        ix.transactions.clone(),
         ix.last_generation,
         ix.signers.clone(),
     )

@@ -30,6 +30,8 @@ const SEEDS: &[&str] = &[
     r#"{"data": "UPID:pve1:000003E8:00001B58:6B025D56:qmshutdown:100:felhom@pve!agent:"}"#,
     r#"{"data": null, "message": "Parameter verification failed.\n", "errors": {"cores": "value must have a minimum value of 1"}}"#,
     r#"{"data": null, "message": "Permission check failed (/vms/1000, VM.PowerMgmt)\n"}"#,
+    r#"{"data": {"type": "lvmthin", "content": "images,rootdir", "enabled": 1, "active": 1, "shared": 0, "total": 107374182400, "used": 8589934592, "avail": 98784247808}}"#,
+    r#"{"data": {"name": "tpl", "template": 1, "scsi0": "local-lvm:base-9000-disk-0,iothread=1,size=8G", "efidisk0": "local-lvm:base-9000-disk-1,efitype=4m,size=4M", "ide2": "local:iso/debian.iso,media=cdrom", "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0", "digest": "9e0f"}}"#,
     r#"{"data": [{"key": "cores", "value": 1, "pending": 4}, {"key": "description", "value": "x", "delete": 2}, {"key": "tags", "delete": 1}, {"key": "memory", "value": "512"}, {"key": "balloon", "value": 256}]}"#,
     r#"{"data": [{"id": "100-0", "guest": 100, "target": "pve2", "type": "local", "jobnum": 0}]}"#,
     r#"{"data": [{"n": 1, "t": "starting"}], "total": 1500}"#,
@@ -122,6 +124,8 @@ fn decode_all(data: &Value) -> usize {
     ok += usize::from(decode_task_status(data).is_ok());
     ok += usize::from(decode_task_log(data).is_ok());
     ok += usize::from(decode_upid(data).is_ok());
+    ok += usize::from(decode_storage_status(data).is_ok());
+    ok += usize::from(decode_template_disks(data).is_ok());
     ok += usize::from(decode_pending(Kind::Qemu, data).is_ok());
     ok += usize::from(decode_pending(Kind::Lxc, data).is_ok());
     ok += usize::from(decode_replication(data).is_ok());

@@ -14,7 +14,8 @@
 )]
 
 use felhom_agent::reconcile::desired::{
-    DesiredError, DesiredState, GuestState, MAX_CORES, MAX_DESCRIPTION_BYTES, MAX_VMID, parse,
+    CreateSpec, DesiredError, DesiredState, GuestState, MAX_CORES, MAX_DESCRIPTION_BYTES, MAX_VMID,
+    create, parse,
 };
 use std::collections::BTreeMap;
 
@@ -34,6 +35,13 @@ const SEEDS: &[&str] = &[
     r#"{"desired_state":{"guests":[{"vmid":999999999,"cores":8192,"memory_bytes":18446744073709551615}]},"generation":18446744073709551615}"#,
     r#"{"generation":3,"desired_state":{"guests":[{"vmid":1,"state":null,"cores":null,"memory_bytes":null,"description":null,"purge":null},{"vmid":2,"description":"line\nline\u00e9\ud83d\ude00 "}]}}"#,
     r#"{"generation":4,"desired_state":{"guests":[{"vmid":7,"state":"absent","purge":false,"cores":1},{"vmid":8,"state":"running","purge":false}]}}"#,
+    r#"{"generation":5,"desired_state":{"guests":[
+   {"vmid": 9100, "state": "running", "cores": 2, "memory_bytes": 1073741824, "description": "shop",
+    "create": {"kind": "lxc", "name": "shop", "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+               "storage": "local-lvm", "disk_gib": 8, "unprivileged": true, "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}},
+   {"vmid": 9101, "state": "stopped",
+    "create": {"kind": "qemu", "name": "build", "clone": 9000, "full": true, "storage": "local-lvm"}}]}}"#,
+    r#"{"generation":6,"desired_state":{"guests":[{"vmid":5,"create":{"kind":"qemu","name":"a","clone":6,"storage":"s1","full":null}},{"vmid":6,"state":"stopped","create":{"kind":"lxc","name":"b-1","ostemplate":"s2:vztmpl/x.tar","storage":"s2","disk_gib":65536,"unprivileged":false,"net0":null}}]}}"#,
 ];
 
 const FRAGMENTS: &[&str] = &[
@@ -61,6 +69,13 @@ const FRAGMENTS: &[&str] = &[
     "18446744073709551616",
     "true",
     "\u{feff}",
+    r#""create":{"kind":"lxc"},"#,
+    r#""kind":"qemu","#,
+    r#""clone":9101,"#,
+    r#""disk_gib":0,"#,
+    r#""net0":"name=eth0,name=x","#,
+    r#""name":"-x","#,
+    r#""provenance":"agent","#,
 ];
 
 struct XorShift(u64);
@@ -133,6 +148,19 @@ fn check_accepted(doc: &DesiredState) {
                 .is_none_or(|d| d.len() <= MAX_DESCRIPTION_BYTES)
         );
         assert!(!g.purge || g.state == Some(GuestState::Absent));
+        if let Some(c) = &g.create {
+            assert_ne!(g.state, Some(GuestState::Absent));
+            assert!(create::valid_dns_label(c.name()));
+            assert!(felhom_agent::config::valid_storage_id(c.storage()));
+            match c {
+                CreateSpec::Lxc(l) => {
+                    assert!(create::valid_ostemplate(&l.ostemplate));
+                    assert!((1..=create::MAX_DISK_GIB).contains(&l.disk_gib));
+                    assert!(l.net0.as_deref().is_none_or(create::valid_net0));
+                }
+                CreateSpec::Qemu(q) => assert!(q.clone != g.vmid && q.clone >= 1),
+            }
+        }
     }
     let again = parse(doc.to_document().to_string().as_bytes()).unwrap();
     assert_eq!(&again, doc);
@@ -148,6 +176,8 @@ fn variant(e: &DesiredError) -> &'static str {
         DesiredError::InvalidState { .. } => "invalid_state",
         DesiredError::DuplicateVmid { .. } => "duplicate_vmid",
         DesiredError::PurgeWithoutAbsent { .. } => "purge_without_absent",
+        DesiredError::Invalid { .. } => "invalid",
+        DesiredError::CreateWithAbsent { .. } => "create_with_absent",
         other => panic!("parse cannot produce {other:?}"),
     }
 }
@@ -193,7 +223,12 @@ fn mutated_documents_parse_or_fail_with_a_typed_short_error() {
     ] {
         assert!(reached(kind) > 100, "{kind}: {counts:?}");
     }
-    for kind in ["out_of_range", "duplicate_vmid", "purge_without_absent"] {
+    for kind in [
+        "out_of_range",
+        "duplicate_vmid",
+        "purge_without_absent",
+        "invalid",
+    ] {
         assert!(reached(kind) > 0, "{kind}: {counts:?}");
     }
 }

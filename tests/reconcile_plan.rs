@@ -84,6 +84,7 @@ fn random_desired(rng: &mut SplitMix) -> DesiredState {
             memory_bytes: maybe(rng, memory_bytes),
             description: maybe(rng, |r| r.pick(DESCRIPTIONS).to_string()),
             purge: state == Some(GuestState::Absent) && rng.chance(2),
+            create: None,
         });
     }
     DesiredState::new(rng.next(), guests).unwrap()

@@ -114,6 +114,16 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A required array (its items are checked by the caller, which names
+    /// them `key[i]`).
+    pub fn array(&mut self, key: &str) -> Result<&'a [Value], PathError> {
+        match self.get(key) {
+            None => Err(self.missing(key)),
+            Some(Value::Array(items)) => Ok(items.as_slice()),
+            Some(other) => Err(self.wrong(key, "an array", other)),
+        }
+    }
+
     pub fn obj(&mut self, key: &str) -> Result<Obj<'a>, PathError> {
         self.opt_obj(key)?.ok_or_else(|| self.missing(key))
     }

@@ -19,11 +19,13 @@
 
 mod approvals;
 mod json;
+mod provision;
 mod secret;
 mod sections;
 mod url;
 
 pub use approvals::{MAX_REQUIRED_APPROVALS, RequiredApprovals};
+pub use provision::{ProvisionConfig, valid_storage_id};
 pub use secret::{Secret, SecretError, read_secret_file};
 pub use url::{Endpoint, UrlError};
 
@@ -80,6 +82,8 @@ pub struct Config {
     /// Prometheus text file rewritten after every pass and hub round
     /// (CONTRACT §12); `None`: no metrics.
     pub metrics_file: Option<PathBuf>,
+    /// `provision` (CONTRACT §10); `None`: nothing is ever created.
+    pub provision: Option<ProvisionConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +313,10 @@ impl Config {
                 metrics_file(&root, p, &state_dir, &own)
             })
             .transpose()?;
+        let provision = root
+            .opt_obj("provision")?
+            .map(|mut p| provision::parse_provision(&mut p))
+            .transpose()?;
         root.finish()?;
         Ok(Config {
             host_id,
@@ -320,6 +328,7 @@ impl Config {
             desired_state,
             hub,
             metrics_file,
+            provision,
         })
     }
 
@@ -371,6 +380,7 @@ impl Config {
                 "timeout_seconds": h.timeout.as_secs(),
             })),
             "metrics_file": self.metrics_file.as_ref().map(|p| p.display().to_string()),
+            "provision": self.provision.as_ref().map(ProvisionConfig::to_json),
         })
     }
 }

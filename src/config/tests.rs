@@ -288,6 +288,73 @@ fn log_env_overrides_a_configured_log_level() {
 }
 
 #[test]
+fn provision_is_off_unless_configured_and_gets_contract_defaults() {
+    let d = dir("prov");
+    let mut v = base(&secret(&d, "tok", TOKEN, 0o600));
+    assert_eq!(parse(&v).unwrap().provision, None);
+    v["provision"] = serde_json::json!({"storages": ["local-lvm"]});
+    let p = parse(&v).unwrap().provision.unwrap();
+    assert_eq!(p.storages, vec!["local-lvm".to_string()]);
+    assert_eq!((p.max_creates_per_pass, p.min_free_percent), (4, 10));
+    assert!(p.enabled() && p.allows_storage("local-lvm") && !p.allows_storage("local"));
+    v["provision"] = serde_json::json!({"storages": []});
+    assert!(!parse(&v).unwrap().provision.unwrap().enabled());
+    v["provision"] = serde_json::Value::Null;
+    assert_eq!(parse(&v).unwrap().provision, None);
+}
+
+#[test]
+fn provision_problems_name_their_json_path() {
+    let d = dir("prov-bad");
+    let tok = secret(&d, "tok", TOKEN, 0o600);
+    let cases = [
+        (serde_json::json!({}), "provision.storages"),
+        (
+            serde_json::json!({"storages": "local"}),
+            "provision.storages",
+        ),
+        (
+            serde_json::json!({"storages": ["local", 7]}),
+            "provision.storages[1]",
+        ),
+        (
+            serde_json::json!({"storages": ["local", "bad/id"]}),
+            "provision.storages[1]",
+        ),
+        (
+            serde_json::json!({"storages": ["a1", "a1"]}),
+            "provision.storages[1]",
+        ),
+        (
+            serde_json::json!({"storages": ["a1"], "max_creates_per_pass": 0}),
+            "provision.max_creates_per_pass",
+        ),
+        (
+            serde_json::json!({"storages": ["a1"], "max_creates_per_pass": 65}),
+            "provision.max_creates_per_pass",
+        ),
+        (
+            serde_json::json!({"storages": ["a1"], "min_free_percent": 100}),
+            "provision.min_free_percent",
+        ),
+        (
+            serde_json::json!({"storages": ["a1"], "min_free_percent": -1}),
+            "provision.min_free_percent",
+        ),
+        (
+            serde_json::json!({"storages": ["a1"], "quota": 1}),
+            "provision.quota",
+        ),
+        (serde_json::json!(["a1"]), "provision"),
+    ];
+    for (section, path) in cases {
+        let mut v = base(&tok);
+        v["provision"] = section.clone();
+        assert_eq!(error_path(&v), path, "{section}");
+    }
+}
+
+#[test]
 fn approvals_name_destructive_ops_with_one_to_five_signers_and_others_need_one() {
     let d = dir("approvals");
     let mut v = base(&secret(&d, "tok", TOKEN, 0o600));

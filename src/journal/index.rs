@@ -34,12 +34,16 @@
 //!   `authz::MAX_HELD_SIGNATURES` per op, so the queue's live state stays
 //!   bounded; approvals leave with their op.
 //! - `TaskStarted`/`Outcome` for an op id not in flight change nothing.
+//! - Provenance and retry holds are the transactions' ([`super::txn`]); a
+//!   succeeded `guest_destroy` outcome ends any provenance on its vmid.
 //! - `live_records` replays into an index equal to this one, minus nonces
-//!   expired at its `now` and applied keys that are not retained nonces
-//!   (and with `nonces_pruned_before` raised above the ones it dropped).
+//!   expired at its `now`, applied keys that are not retained nonces, and
+//!   retry holds past their hour (and with `nonces_pruned_before` raised
+//!   above the nonces it dropped).
 
-use super::record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use super::record::{DecisionRecord, OutcomeKind, Record};
+use super::txn::Transactions;
+use std::collections::{BTreeMap, HashSet};
 
 /// An op whose intent is durable and whose outcome is not.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,15 +94,6 @@ impl QueuedOp {
     }
 }
 
-/// What the journal says about one guest's origin.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Provenance {
-    /// Transactions in which the agent created this vmid.
-    pub created_in: BTreeSet<String>,
-    /// Transaction in which the agent tagged it scratch, if it did.
-    pub scratch_in: Option<String>,
-}
-
 /// Where an idempotency key stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
@@ -120,8 +115,9 @@ pub struct Index {
     pub applied_keys: HashSet<String>,
     /// Nonce -> (expires_at, op_id).
     pub consumed_nonces: BTreeMap<String, (i64, String)>,
-    /// By vmid.
-    pub provenance: BTreeMap<u32, Provenance>,
+    /// Provisioning transactions: open ones (with their provenance) and
+    /// retry holds.
+    pub transactions: Transactions,
     pub last_generation: Option<u64>,
     /// Arrival order.
     pub queued: Vec<QueuedOp>,
@@ -169,18 +165,12 @@ impl Index {
         }
     }
 
-    /// Created by the agent in transaction `transaction`.
+    /// Created by the agent in transaction `transaction`, which is still
+    /// open (the only provenance there is).
     pub fn created_in(&self, vmid: u32, transaction: &str) -> bool {
-        self.provenance
-            .get(&vmid)
-            .is_some_and(|p| p.created_in.contains(transaction))
-    }
-
-    /// Tagged scratch by the agent.
-    pub fn is_scratch(&self, vmid: u32) -> bool {
-        self.provenance
-            .get(&vmid)
-            .is_some_and(|p| p.scratch_in.is_some())
+        self.transactions
+            .provenance(transaction)
+            .is_some_and(|p| p.vmid == vmid)
     }
 
     /// Folds one record in (replay and append use the same code).
@@ -218,6 +208,9 @@ impl Index {
                 if let Some(f) = self.in_flight.remove(&op_id)
                     && outcome == OutcomeKind::Succeeded
                 {
+                    if f.op == "guest_destroy" {
+                        self.transactions.guest_destroyed(f.vmid);
+                    }
                     self.applied_keys.insert(f.idempotency_key);
                 }
             }
@@ -244,19 +237,12 @@ impl Index {
             Record::NoncesPruned { expiring_before } => {
                 self.nonces_pruned_before = self.nonces_pruned_before.max(expiring_before);
             }
-            Record::Provenance {
-                vmid,
-                kind,
-                transaction,
-            } => {
-                let p = self.provenance.entry(vmid).or_default();
-                match kind {
-                    ProvenanceKind::Created => {
-                        p.created_in.insert(transaction);
-                    }
-                    ProvenanceKind::Scratch => p.scratch_in = Some(transaction),
-                }
-            }
+            // Legacy provenance confers nothing (see `Record::Provenance`).
+            Record::Provenance { .. } => {}
+            txn @ (Record::TxnBegin { .. }
+            | Record::TxnCreated { .. }
+            | Record::TxnAbort { .. }
+            | Record::TxnEnd { .. }) => self.transactions.apply(txn),
             Record::GenerationApplied { generation } => self.last_generation = Some(generation),
             Record::OpQueued {
                 nonce,
@@ -342,7 +328,7 @@ impl Index {
                 });
             }
         }
-        self.push_provenance(&mut out);
+        out.extend(self.transactions.live_records(now));
         if let Some(generation) = self.last_generation {
             out.push(Record::GenerationApplied { generation });
         }
@@ -372,25 +358,6 @@ impl Index {
             Record::Decision(d)
         }));
         out
-    }
-
-    fn push_provenance(&self, out: &mut Vec<Record>) {
-        for (vmid, p) in &self.provenance {
-            for t in &p.created_in {
-                out.push(Record::Provenance {
-                    vmid: *vmid,
-                    kind: ProvenanceKind::Created,
-                    transaction: t.clone(),
-                });
-            }
-            if let Some(t) = &p.scratch_in {
-                out.push(Record::Provenance {
-                    vmid: *vmid,
-                    kind: ProvenanceKind::Scratch,
-                    transaction: t.clone(),
-                });
-            }
-        }
     }
 }
 

@@ -45,13 +45,17 @@ pub mod io;
 pub mod lock;
 pub mod record;
 mod replay;
+pub mod txn;
 
 pub use compact::{COMPACT_MIN_BYTES, live_len};
 pub use error::{DamageReason, JournalError};
 pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;
-pub use index::{AddedApproval, InFlight, Index, KeyState, Provenance, QueuedOp};
-pub use record::{DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError};
+pub use index::{AddedApproval, InFlight, Index, KeyState, QueuedOp};
+pub use record::{
+    DecisionRecord, OutcomeKind, ProvenanceKind, Record, RecordDecodeError, TxnEndKind,
+};
+pub use txn::{OpenTxn, Provenance, RETRY_HOLD_SECONDS, RetryHold, Transactions};
 
 use replay::replay;
 use std::io::Read;

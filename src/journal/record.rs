@@ -35,8 +35,8 @@ pub enum OutcomeKind {
     Failed,
 }
 
-/// Why the agent may treat a guest as its own (CONTRACT §5: provenance
-/// comes only from this journal).
+/// The kind of a legacy `provenance` record (decoded for compatibility,
+/// never written, and ignored by replay: see [`Record::Provenance`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProvenanceKind {
@@ -44,6 +44,22 @@ pub enum ProvenanceKind {
     Created,
     /// Tagged scratch by the agent.
     Scratch,
+}
+
+/// How a provisioning transaction ended (DESIGN §5a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnEndKind {
+    /// Created, configured, started as planned: an ordinary guest now.
+    Committed,
+    /// The guest this transaction created was destroyed (or is gone).
+    RolledBack,
+    /// Nothing was created (the create call or task failed, or was never
+    /// confirmed and no guest has the vmid).
+    Failed,
+    /// The create's outcome is unknown and a guest with the vmid exists:
+    /// not provably ours, left to the operator.
+    Unresolved,
 }
 
 /// The gate's decision on one action: the audit record of CONTRACT §8.
@@ -104,11 +120,43 @@ pub enum Record {
     Decision(DecisionRecord),
     /// A standing decision that a pass no longer made (`at`: that pass).
     DecisionLapsed(DecisionRecord),
-    /// A guest the agent may destroy as a compensating or scratch action.
+    /// Legacy, vmid-keyed provenance. No release ever wrote one (nothing
+    /// created guests before transactions existed); it still decodes so an
+    /// old journal opens, and replay ignores it: it can never make a destroy
+    /// benign. Provenance is [`Record::TxnCreated`].
     Provenance {
         vmid: u32,
         kind: ProvenanceKind,
         transaction: String,
+    },
+    /// A provisioning transaction begins (before its create intent), with
+    /// its whole plan: the `create` object, the `set_config` params to
+    /// write afterwards (if any), and whether to start the guest.
+    TxnBegin {
+        txn: String,
+        vmid: u32,
+        create: serde_json::Value,
+        config: Option<serde_json::Value>,
+        start: bool,
+        generation: u64,
+        /// Unix seconds.
+        at: i64,
+    },
+    /// The transaction's own create task `upid` was seen ending `OK`: the
+    /// provenance that makes its compensating destroy benign while it is open.
+    TxnCreated { txn: String, upid: String },
+    /// The transaction is being rolled back (its compensating destroy follows).
+    TxnAbort { txn: String, reason: String },
+    /// A transaction closes. `RolledBack` holds the vmid back from another
+    /// creation until the generation changes or an hour has passed.
+    TxnEnd {
+        txn: String,
+        vmid: u32,
+        end: TxnEndKind,
+        generation: u64,
+        /// Unix seconds.
+        at: i64,
+        detail: String,
     },
     /// The desired-state generation last applied.
     GenerationApplied { generation: u64 },

@@ -21,6 +21,7 @@
 //! | `guest_destroy` | `{"purge": bool}` |
 //! | `restore_overwrite` | `{"snapshot": NAME}` (letter, then letters, digits, `_`, `-`; 2..=40) |
 //! | `key_rotation` | `{"operational_signers": [LINE, ...]}` (≤ 1024 lines, each 1..=4096 bytes, no CR/LF/NUL) |
+//! | `create` | the desired state's `create` object ([`create`]); never from a blob |
 //!
 //! Anything else (other keys, wrong types, out-of-range values) is a
 //! [`OpError::Params`]; an op name outside the table (`create` included,
@@ -29,6 +30,9 @@
 //! key's point: `authz` checks that (it owns the signer-file syntax) at
 //! stage 5 and again when the rotation runs.
 
+pub mod create;
+
+pub use create::CreateSpec;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -142,6 +146,10 @@ pub enum ActionOp {
     KeyRotation {
         lines: Vec<String>,
     },
+    /// Provision a guest (CONTRACT §10). Built only from the desired state
+    /// (`reconcile::provision`): [`ActionOp::parse`] never returns it, so a
+    /// signed `create` is `unsupported_op`.
+    Create(CreateSpec),
 }
 
 impl ActionOp {
@@ -155,6 +163,7 @@ impl ActionOp {
             ActionOp::GuestDestroy { .. } => "guest_destroy",
             ActionOp::RestoreOverwrite { .. } => "restore_overwrite",
             ActionOp::KeyRotation { .. } => "key_rotation",
+            ActionOp::Create(_) => "create",
         }
     }
 
@@ -188,6 +197,7 @@ impl ActionOp {
                 let lines = lines.iter().map(|l| Value::from(l.as_str())).collect();
                 m.insert("operational_signers".into(), Value::Array(lines));
             }
+            ActionOp::Create(spec) => return spec.to_value(),
         }
         Value::Object(m)
     }

@@ -6,6 +6,7 @@
 //!        ├ status_line (the reason phrase: PVE 8.0–8.3's only error message)
 //!        ├ guests     (reads: resources, status, config, snapshots)
 //!        ├ actions    (mutations, each sent once)
+//!        ├ provision  (create a container, clone a template; storage status)
 //!        ├ tasks      (task status, log tail, wait_task)
 //!        ├ replication (jobs that make PVE refuse a destroy without purge)
 //!        ├ upid, normalize, error
@@ -37,6 +38,7 @@ pub mod actions;
 pub mod error;
 pub mod guests;
 pub mod normalize;
+pub mod provision;
 pub mod replication;
 pub mod status_line;
 pub mod tasks;
@@ -47,6 +49,7 @@ pub mod upid;
 pub use actions::{ConfigChange, ConfigKey};
 pub use error::PveError;
 pub use guests::{GuestConfig, GuestRef, GuestStatus, Kind, Resource, Snapshot};
+pub use provision::{LxcCreate, QemuClone, StorageStatus, TemplateDisk};
 pub use tasks::{TaskOutcome, TaskState};
 pub use upid::{Upid, UpidError};
 
@@ -148,6 +151,7 @@ pub mod decode {
     pub use super::guests::{
         decode_config, decode_pending, decode_resources, decode_snapshots, decode_status,
     };
+    pub use super::provision::{decode_storage_status, decode_template_disks};
     pub use super::replication::decode_replication;
     pub use super::status_line::reason_phrase;
     pub use super::tasks::{decode_task_log, decode_task_status, decode_upid};

@@ -43,6 +43,9 @@ pub struct ActualState {
     /// Live `status/current` of the managed guests whose listed power
     /// state was off from the desired one.
     pub live: BTreeMap<u32, GuestStatus>,
+    /// Every guest and template of the cluster, any node, by vmid (from the
+    /// same list): where a vmid to be created may already exist.
+    pub cluster: BTreeMap<u32, Resource>,
 }
 
 impl ActualState {
@@ -81,8 +84,9 @@ pub fn read(client: &Client, desired: Option<&DesiredState>) -> Result<ActualSta
     let mut state = ActualState::default();
     for r in client.resources()? {
         if r.node == client.node() && !r.template {
-            state.resources.entry(r.vmid).or_insert(r);
+            state.resources.entry(r.vmid).or_insert_with(|| r.clone());
         }
+        state.cluster.entry(r.vmid).or_insert(r);
     }
     let Some(desired) = desired else {
         return Ok(state);

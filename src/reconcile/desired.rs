@@ -29,13 +29,17 @@
 //! - with `state: absent`, `cores`/`memory_bytes`/`description` are accepted
 //!   and ignored by the plan (nothing to configure on a guest being
 //!   destroyed).
+//! - `create` (CONTRACT §10, see [`create`]) is rejected together with
+//!   `state: absent`, and a qemu clone of the guest's own vmid is rejected.
 //! - a `generation` lower than the last applied one is rejected by
 //!   [`accept`]; an equal one is the same document read again.
 
+pub mod create;
 mod error;
 mod json;
 pub mod provider;
 
+pub use create::{CreateSpec, LxcSpec, QemuSpec};
 pub use error::DesiredError;
 
 pub use provider::{
@@ -51,9 +55,10 @@ use std::collections::BTreeMap;
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// More guests than any single PVE host runs; bounds plan and lane work.
 pub const MAX_GUESTS: usize = 10_000;
-/// Each guest is one object with at most six keys; a small allowance for
-/// the envelope. Bounds the parse tree whatever the byte size.
-const MAX_JSON_VALUES: usize = 7 * MAX_GUESTS + 16;
+/// Each guest is one object with at most seven keys, one of them a
+/// `create` object with at most seven more; a small allowance for the
+/// envelope. Bounds the parse tree whatever the byte size.
+const MAX_JSON_VALUES: usize = 16 * MAX_GUESTS + 16;
 /// Highest vmid PVE accepts.
 pub const MAX_VMID: u64 = 999_999_999;
 /// The limits a desired-state guest shares with a signed `set_config`.
@@ -97,6 +102,8 @@ pub struct DesiredGuest {
     pub description: Option<String>,
     /// Only ever true together with `state: Some(Absent)`.
     pub purge: bool,
+    /// How to provision the guest when it is on no node (never with `Absent`).
+    pub create: Option<CreateSpec>,
 }
 
 impl DesiredGuest {
@@ -109,6 +116,7 @@ impl DesiredGuest {
             memory_bytes: None,
             description: None,
             purge: false,
+            create: None,
         }
     }
 }
@@ -175,6 +183,10 @@ fn parse_guest(path: String, v: &Value) -> Result<DesiredGuest, DesiredError> {
         memory_bytes: g.opt_u64("memory_bytes")?,
         description: g.opt_str("description")?.map(str::to_owned),
         purge: g.opt_bool("purge")?.unwrap_or(false),
+        create: match g.opt_value("create") {
+            None => None,
+            Some(v) => Some(create::parse_create(g.path("create"), v)?),
+        },
     };
     g.finish()?;
     Ok(guest)
@@ -204,6 +216,18 @@ fn validate_guest(path: &str, g: &DesiredGuest) -> Result<(), DesiredError> {
     }
     if g.purge && g.state != Some(GuestState::Absent) {
         return Err(DesiredError::PurgeWithoutAbsent { path: at("purge") });
+    }
+    if let Some(c) = &g.create {
+        if g.state == Some(GuestState::Absent) {
+            return Err(DesiredError::CreateWithAbsent { path: at("create") });
+        }
+        create::validate_create(c, &at("create"))?;
+        if matches!(c, CreateSpec::Qemu(q) if q.clone == g.vmid) {
+            return Err(DesiredError::Invalid {
+                path: at("create.clone"),
+                expected: "the vmid of another guest (a template)",
+            });
+        }
     }
     Ok(())
 }
@@ -276,6 +300,9 @@ fn guest_document(g: &DesiredGuest) -> Value {
     }
     if g.purge {
         m.insert("purge".into(), true.into());
+    }
+    if let Some(c) = &g.create {
+        m.insert("create".into(), c.to_value());
     }
     Value::Object(m)
 }

@@ -11,15 +11,22 @@
 //! `refused`/`skipped` and the lane goes on. A signed op PVE would refuse
 //! right now is `allowed`/`skipped`, kept queued with its nonce, and named
 //! in the pass's errors (it has not converged); the lane goes on.
+//!
+//! A creation (`create` and the `set_config`/`start` planned with it) is
+//! one lane unit run by `txn` as a transaction; a transaction recovery left
+//! open runs first in its guest's lane. Rows a transaction adds (its
+//! compensating rollback) follow its own rows.
 
-use super::action::Action;
+use super::action::{Action, ActionOp, Source};
 use super::actual::ActualState;
 use super::execute::{self, ExecEnv, Executed, Execution};
 use super::gate::{self, Decision};
 use super::lanes::{self, JobOutcome, Step};
 use super::report::{self, ActionEntry, Outcome};
+use super::txn::{self, Continuation, TxnContext};
 use crate::authz::{OpClass, VerifiedOp};
 use crate::journal::{DecisionRecord, JournalError};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -43,110 +50,167 @@ pub(super) struct Dispatched {
     pub errors: Vec<String>,
 }
 
-pub(super) fn execute_allowed(
+/// What a pass runs in lanes besides the gate's allowed actions: the
+/// continuations of transactions recovery found open, and the context of
+/// the pass's transactions.
+pub(super) struct LaneWork {
+    pub continuations: Vec<Continuation>,
+    pub txn: TxnContext,
+}
+
+/// One unit of a guest's lane.
+enum Unit {
+    Action(usize, Box<gate::Allowed>),
+    /// A `create` and the `set_config`/`start` planned with it: one
+    /// transaction (`txn`).
+    Creation(Vec<(usize, gate::Allowed)>),
+    /// An open transaction to resume or roll back (first in its lane).
+    Continue(Continuation),
+}
+
+impl Unit {
+    fn allowed(self) -> Vec<(usize, gate::Allowed)> {
+        match self {
+            Unit::Action(i, a) => vec![(i, *a)],
+            Unit::Creation(steps) => steps,
+            Unit::Continue(_) => Vec::new(),
+        }
+    }
+}
+
+enum UnitDone {
+    Action(usize, Box<gate::Allowed>, Result<Execution, JournalError>),
+    Rows(Result<Vec<txn::Row>, JournalError>),
+}
+
+/// Groups the allowed decisions into lane units: a `create` opens a
+/// creation unit, and the desired-state `set_config`/`start` right after it
+/// on the same guest join it. Rows of the other decisions go to `slots`.
+fn units(
     decisions: Vec<Decision>,
-    actual: &ActualState,
-    env: ExecEnv<'_>,
-    max_parallel: usize,
-    tick: &mut dyn FnMut(),
-) -> Result<Dispatched, JournalError> {
-    let mut entries: Vec<Option<ActionEntry>> = Vec::new();
-    let mut lanes_in: std::collections::BTreeMap<u32, Vec<(usize, gate::Allowed)>> =
-        Default::default();
+    continuations: Vec<Continuation>,
+    slots: &mut Vec<Vec<ActionEntry>>,
+) -> BTreeMap<u32, Vec<Unit>> {
+    let mut lanes: BTreeMap<u32, Vec<Unit>> = BTreeMap::new();
+    for c in continuations {
+        lanes.entry(c.vmid()).or_default().push(Unit::Continue(c));
+    }
     for (i, d) in decisions.into_iter().enumerate() {
-        match d {
-            Decision::Allowed(a) => {
-                entries.push(None);
-                lanes_in.entry(a.action().vmid).or_default().push((i, a));
-            }
+        let a = match d {
+            Decision::Allowed(a) => a,
             other => {
                 let outcome = if matches!(other, Decision::Refused { .. }) {
                     Outcome::Skipped
                 } else {
                     Outcome::Planned
                 };
-                entries.push(Some(entry(&other, outcome, None)));
+                slots.push(vec![entry(&other, outcome, None)]);
+                continue;
             }
-        }
-    }
-    let exec = |vmid: u32, (i, allowed): (usize, gate::Allowed)| {
-        let target = actual.guest_ref(vmid);
-        let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
-        let failed = match &result {
-            Ok(Execution::Ran(Executed { succeeded, .. })) => !succeeded,
-            Ok(Execution::NotStarted { .. } | Execution::KeptQueued { .. }) => false,
-            Err(_) => true,
         };
-        let step = (i, allowed, result);
+        slots.push(Vec::new());
+        let lane = lanes.entry(a.action().vmid).or_default();
+        if matches!(a.action().op, ActionOp::Create(_)) {
+            lane.push(Unit::Creation(vec![(i, a)]));
+            continue;
+        }
+        let follows_create = a.action().source == Source::DesiredState
+            && matches!(a.action().op, ActionOp::SetConfig { .. } | ActionOp::Start);
+        if follows_create && let Some(Unit::Creation(steps)) = lane.last_mut() {
+            steps.push((i, a));
+            continue;
+        }
+        lane.push(Unit::Action(i, Box::new(a)));
+    }
+    lanes
+}
+
+pub(super) fn execute_allowed(
+    decisions: Vec<Decision>,
+    work: LaneWork,
+    actual: &ActualState,
+    env: ExecEnv<'_>,
+    max_parallel: usize,
+    tick: &mut dyn FnMut(),
+) -> Result<Dispatched, JournalError> {
+    let mut slots: Vec<Vec<ActionEntry>> = Vec::new();
+    let lanes_in = units(decisions, work.continuations, &mut slots);
+    let ctx = work.txn;
+    let exec = |vmid: u32, unit: Unit| {
+        let done = match unit {
+            Unit::Action(i, allowed) => {
+                let target = actual.guest_ref(vmid);
+                let result = execute::execute(&env, &allowed, target.as_ref(), &new_op_id(vmid));
+                UnitDone::Action(i, allowed, result)
+            }
+            Unit::Creation(steps) => UnitDone::Rows(txn::run_creation(&env, ctx, steps)),
+            Unit::Continue(c) => UnitDone::Rows(txn::run_continuation(&env, ctx, c)),
+        };
+        let failed = match &done {
+            UnitDone::Action(_, _, Ok(Execution::Ran(Executed { succeeded, .. }))) => !succeeded,
+            UnitDone::Action(
+                _,
+                _,
+                Ok(Execution::NotStarted { .. } | Execution::KeptQueued { .. }),
+            ) => false,
+            UnitDone::Action(_, _, Err(_)) => true,
+            UnitDone::Rows(r) => r.as_ref().map_or(true, |rows| {
+                rows.iter().any(|r| r.entry.outcome == Outcome::Failed)
+            }),
+        };
         if failed {
-            Step::StopLane(step)
+            Step::StopLane(done)
         } else {
-            Step::Continue(step)
+            Step::Continue(done)
         }
     };
-    let jobs: Vec<(u32, Vec<(usize, gate::Allowed)>)> = lanes_in.into_iter().collect();
+    let jobs: Vec<(u32, Vec<Unit>)> = lanes_in.into_iter().collect();
     let reports =
         lanes::run_pass_with_tick(jobs, max_parallel, &exec, Duration::from_secs(1), tick);
     let mut journal_error = None;
     let mut errors = Vec::new();
+    let mut unslotted = Vec::new();
     for lane in reports {
         for outcome in lane.outcomes {
-            let (i, allowed, result) = match outcome {
-                JobOutcome::Ran((i, a, r)) => (i, a, r),
-                JobOutcome::LaneStopped((i, a)) => (i, a, Ok(ran(false, ""))),
-                JobOutcome::NoWorker((i, a)) => (i, a, Ok(ran(false, "no worker thread"))),
+            let done = match outcome {
+                JobOutcome::Ran(done) => done,
+                JobOutcome::LaneStopped(unit) => {
+                    for (i, a) in unit.allowed() {
+                        let e = action_entry(a, Ok(ran(false, "")), &mut errors, &mut None);
+                        put(&mut slots, i, e);
+                    }
+                    continue;
+                }
+                JobOutcome::NoWorker(unit) => {
+                    for (i, a) in unit.allowed() {
+                        let result = Ok(ran(false, "no worker thread"));
+                        let e = action_entry(a, result, &mut errors, &mut None);
+                        put(&mut slots, i, e);
+                    }
+                    continue;
+                }
                 JobOutcome::Lost => continue,
             };
-            let d = Decision::Allowed(allowed);
-            let e = match result {
-                Ok(Execution::Ran(Executed {
-                    succeeded: true,
-                    detail,
-                })) => entry(&d, Outcome::Succeeded, Some(detail)),
-                Ok(Execution::Ran(Executed {
-                    succeeded: false,
-                    detail,
-                })) if detail.is_empty() => entry(
-                    &d,
-                    Outcome::Skipped,
-                    Some("an earlier action on this guest failed".into()),
-                ),
-                Ok(Execution::Ran(Executed { detail, .. })) => {
-                    entry(&d, Outcome::Failed, Some(detail))
+            match done {
+                UnitDone::Action(i, allowed, result) => {
+                    let e = action_entry(*allowed, result, &mut errors, &mut journal_error);
+                    put(&mut slots, i, e);
                 }
-                Ok(Execution::KeptQueued { why }) => {
-                    if let Decision::Allowed(a) = &d {
-                        errors.push(kept_queued_line(a, &why));
+                UnitDone::Rows(Ok(rows)) => {
+                    let mut last = None;
+                    for row in rows {
+                        match row.slot.or(last) {
+                            Some(i) => {
+                                put(&mut slots, i, row.entry);
+                                last = Some(i);
+                            }
+                            None => unslotted.push(row.entry),
+                        }
                     }
-                    entry(
-                        &d,
-                        Outcome::Skipped,
-                        Some(format!("kept queued, not started: {why}")),
-                    )
                 }
-                Ok(Execution::NotStarted {
-                    reason,
-                    error,
-                    awaits_approvals,
-                }) => {
-                    errors.extend(error);
-                    let mut e = entry(&d, Outcome::Skipped, None);
-                    e.decision = report::Decision::Refused;
-                    if awaits_approvals {
-                        e.decision = report::Decision::PendingSignature;
-                        e.outcome = Outcome::Planned;
-                    }
-                    e.reason = Some(format!("{reason} (when its turn came; not started)"));
-                    e
-                }
-                Err(err) => {
-                    let e = entry(&d, Outcome::Failed, Some(format!("journal: {err}")));
+                UnitDone::Rows(Err(err)) => {
                     journal_error.get_or_insert(err);
-                    e
                 }
-            };
-            if let Some(slot) = entries.get_mut(i) {
-                *slot = Some(e);
             }
         }
     }
@@ -154,9 +218,74 @@ pub(super) fn execute_allowed(
         return Err(err);
     }
     Ok(Dispatched {
-        entries: entries.into_iter().flatten().collect(),
+        entries: unslotted
+            .into_iter()
+            .chain(slots.into_iter().flatten())
+            .collect(),
         errors,
     })
+}
+
+fn put(slots: &mut [Vec<ActionEntry>], i: usize, e: ActionEntry) {
+    if let Some(slot) = slots.get_mut(i) {
+        slot.push(e);
+    }
+}
+
+/// The report row of one executed (or skipped) allowed action; operator
+/// lines go to `errors`, a journal failure to `journal_error`.
+pub(super) fn action_entry(
+    allowed: gate::Allowed,
+    result: Result<Execution, JournalError>,
+    errors: &mut Vec<String>,
+    journal_error: &mut Option<JournalError>,
+) -> ActionEntry {
+    let d = Decision::Allowed(allowed);
+    match result {
+        Ok(Execution::Ran(Executed {
+            succeeded: true,
+            detail,
+        })) => entry(&d, Outcome::Succeeded, Some(detail)),
+        Ok(Execution::Ran(Executed {
+            succeeded: false,
+            detail,
+        })) if detail.is_empty() => entry(
+            &d,
+            Outcome::Skipped,
+            Some("an earlier action on this guest failed".into()),
+        ),
+        Ok(Execution::Ran(Executed { detail, .. })) => entry(&d, Outcome::Failed, Some(detail)),
+        Ok(Execution::KeptQueued { why }) => {
+            if let Decision::Allowed(a) = &d {
+                errors.push(kept_queued_line(a, &why));
+            }
+            entry(
+                &d,
+                Outcome::Skipped,
+                Some(format!("kept queued, not started: {why}")),
+            )
+        }
+        Ok(Execution::NotStarted {
+            reason,
+            error,
+            awaits_approvals,
+        }) => {
+            errors.extend(error);
+            let mut e = entry(&d, Outcome::Skipped, None);
+            e.decision = report::Decision::Refused;
+            if awaits_approvals {
+                e.decision = report::Decision::PendingSignature;
+                e.outcome = Outcome::Planned;
+            }
+            e.reason = Some(format!("{reason} (when its turn came; not started)"));
+            e
+        }
+        Err(err) => {
+            let e = entry(&d, Outcome::Failed, Some(format!("journal: {err}")));
+            journal_error.get_or_insert(err);
+            e
+        }
+    }
 }
 
 fn ran(succeeded: bool, detail: &str) -> Execution {

@@ -4,9 +4,12 @@
 //! recover → read desired and actual state
 //!   → rotation barrier: queued key_rotations verified, gated (audit) and run
 //!     one at a time, in arrival order
-//!   → plan; verify the rest of the queue against the signer files as the
-//!     rotations left them; gate every action (audit)
-//!   → lanes: execute allowed (each signed op verified again as it starts)
+//!   → plan (+ creations within the provisioning bounds); verify the rest of
+//!     the queue against the signer files as the rotations left them; gate
+//!     every action (audit)
+//!   → lanes: open transactions first (recovery's continuations), then the
+//!     allowed actions (each signed op verified again as it starts; each
+//!     creation one transaction)
 //!   → lapse decisions no longer made; record the generation; compact → report
 //! ```
 //!
@@ -39,20 +42,23 @@
 //! ([`ActualState::facts`]); an `Execute` pass records its successful config
 //! writes in the read-back memory and saves it (`readback.json`).
 
+use super::action::Action;
 use super::actual::{self, ActualState};
 use super::audit::PassAudit;
 use super::candidates::{self, Candidate};
 use super::classify::AgentContext;
 use super::converge::{self, Readback};
 use super::desired::{DesiredState, Provider};
-use super::dispatch::{decision_record, entry, execute_allowed};
+use super::dispatch::{LaneWork, decision_record, entry, execute_allowed};
 use super::execute::ExecEnv;
 use super::gate::{self, Decision, GateContext};
 use super::pending::{self, PendingItem};
 use super::plan::ActualGuest;
-use super::recover;
+use super::provision;
+use super::recover::{self, Recovery};
 use super::report::{Outcome, PassReport};
 use super::signed;
+use super::txn::{Continuation, TxnContext};
 use crate::authz::Signers;
 use crate::config::Config;
 use crate::journal::{Index, Journal, JournalError, QueuedOp, Record};
@@ -132,8 +138,13 @@ pub fn run_pass_with_lanes(
     let config = inputs.config;
     let writer = journal.writer();
     let mut report = PassReport::default();
-    // 1. Recover what a previous run left in flight.
-    let busy = recover_step(writer, inputs.client, config, &mut report)?;
+    // 1. Recover what a previous run left in flight; open transactions
+    //    come back as continuations for their lanes.
+    let Recovery {
+        busy_vmids: mut busy,
+        continuations,
+        ..
+    } = recover_step(writer, inputs.client, config, &mut report)?;
     // 2. Read the desired and the actual state.
     let last_generation = journal.with_index(|i| i.last_generation);
     let desired = read_desired(config, writer, last_generation, &mut report);
@@ -175,17 +186,18 @@ pub fn run_pass_with_lanes(
     // A rotation that waits for more approvals (CONTRACT §11) is listed
     // for signing like any other pending action.
     let mut pending = pending::items(&decisions, &config.host_id, crate::time::now_unix());
-    pass.execute(decisions, 1)?;
+    pass.execute(decisions, Vec::new(), 1)?;
     // 4. Everything else, verified against the files the rotations left.
     let mut readback = Readback::load(&config.state_dir);
     let planned = candidates::plan(&mut pass.report, desired.as_ref(), &actual, &mut readback);
+    let planned = pass.provision(planned, desired.as_ref(), &mut busy);
     let jobs = pass.verify_queue(|q| !signed::is_before_barrier(q))?;
     let offered = candidates::pair(&mut pass.report, planned, jobs, &busy, &config.host_id);
     let decisions = pass.gate(offered)?;
     let now = crate::time::now_unix();
     pending.extend(pending::items(&decisions, &config.host_id, now));
     // 5. Execute what is allowed, in lanes.
-    pass.execute(decisions, max_parallel)?;
+    pass.execute(decisions, continuations, max_parallel)?;
     // 6. Close the pass.
     let report = pass.report;
     if writer.is_some() {
@@ -245,9 +257,43 @@ impl Pass<'_, '_> {
         Ok(jobs)
     }
 
+    /// Adds this pass's creations (within the config's provisioning
+    /// bounds) to `planned`. A guest an open transaction owns gets nothing
+    /// else this pass (its continuation runs first in its lane): its planned
+    /// actions are left out, and its signed ops wait (`busy`).
+    fn provision(
+        &mut self,
+        mut planned: Vec<Action>,
+        desired: Option<&DesiredState>,
+        busy: &mut BTreeSet<u32>,
+    ) -> Vec<Action> {
+        let transactions = self.journal.with_index(|i| i.transactions.clone());
+        let owned: BTreeSet<u32> = transactions.open.values().map(|t| t.vmid).collect();
+        planned.retain(|a| !owned.contains(&a.vmid));
+        busy.extend(owned);
+        let Some(doc) = desired else {
+            return planned;
+        };
+        let now = crate::time::now_unix();
+        let creations = provision::select(
+            doc,
+            self.actual,
+            &transactions,
+            self.config,
+            self.client,
+            now,
+        );
+        self.report
+            .missing
+            .retain(|v| !creations.creating.contains(v));
+        self.report.actions.extend(creations.held);
+        self.report.errors.extend(creations.errors);
+        planned.extend(creations.actions);
+        planned
+    }
+
     /// Gates each candidate and audits the decision.
     fn gate(&mut self, candidates: Vec<Candidate>) -> Result<Vec<Decision>, JournalError> {
-        let provenance = self.journal.with_index(|i| i.provenance.clone());
         let ctx = GateContext {
             host_id: &self.config.host_id,
             blocked: (self.blocked)(),
@@ -256,13 +302,15 @@ impl Pass<'_, '_> {
         let now = crate::time::now_unix();
         let mut decisions = Vec::new();
         for (action, op) in candidates {
-            let origin = provenance.get(&action.vmid);
+            // Planned and signed actions belong to no agent transaction, so
+            // no provenance can apply to them (only `txn` rolls back its own
+            // guest).
             let guest = self.actual.facts(action.vmid);
             let decision = gate::decide(
                 action,
                 op,
                 AgentContext { transaction: None },
-                origin,
+                None,
                 guest,
                 &ctx,
             );
@@ -272,10 +320,16 @@ impl Pass<'_, '_> {
         Ok(decisions)
     }
 
-    /// Runs the allowed decisions in lanes (a mutating pass) or reports
-    /// them as planned; appends their rows to the report.
-    fn execute(&mut self, decisions: Vec<Decision>, lanes: usize) -> Result<(), JournalError> {
-        if decisions.is_empty() {
+    /// Runs the allowed decisions in lanes, after the `continuations` of
+    /// open transactions (a mutating pass), or reports them as planned;
+    /// appends their rows to the report.
+    fn execute(
+        &mut self,
+        decisions: Vec<Decision>,
+        continuations: Vec<Continuation>,
+        lanes: usize,
+    ) -> Result<(), JournalError> {
+        if decisions.is_empty() && continuations.is_empty() {
             return Ok(());
         }
         let Some(journal) = self.journal.writer() else {
@@ -291,7 +345,13 @@ impl Pass<'_, '_> {
             audit: self.audit,
             blocked: self.blocked,
         };
-        let done = execute_allowed(decisions, self.actual, env, lanes, self.tick)?;
+        let work = LaneWork {
+            continuations,
+            txn: TxnContext {
+                generation: self.report.generation.unwrap_or_default(),
+            },
+        };
+        let done = execute_allowed(decisions, work, self.actual, env, lanes, self.tick)?;
         self.report.actions.extend(done.entries);
         self.report.errors.extend(done.errors);
         Ok(())
@@ -312,20 +372,21 @@ fn remember_writes(readback: &mut Readback, report: &PassReport, state_dir: &std
 }
 
 /// Recovery (mutating passes only): its counts and notes go to the report;
-/// returns the guests whose earlier operation is still in flight.
+/// returns the guests whose earlier operation is still in flight and the
+/// open transactions to resume or roll back.
 fn recover_step(
     writer: Option<&Journal>,
     client: &Client,
     config: &Config,
     report: &mut PassReport,
-) -> Result<BTreeSet<u32>, JournalError> {
+) -> Result<Recovery, JournalError> {
     let Some(j) = writer else {
-        return Ok(BTreeSet::new());
+        return Ok(Recovery::default());
     };
-    let rec = recover::recover(j, client, config)?;
+    let mut rec = recover::recover(j, client, config)?;
     report.recovery = rec.counts;
-    report.errors.extend(rec.notes);
-    Ok(rec.busy_vmids)
+    report.errors.append(&mut rec.notes);
+    Ok(rec)
 }
 
 /// The desired state in force; a rejected document is reported.

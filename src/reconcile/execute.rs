@@ -246,6 +246,10 @@ fn run_on_guest(
         ActionOp::GuestDestroy { purge } => c.destroy(guest, *purge).map(Some),
         ActionOp::RestoreOverwrite { snapshot } => c.rollback(guest, snapshot).map(Some),
         ActionOp::KeyRotation { .. } => return Ok(Executed::failed("not a guest op")),
+        // A creation is a transaction of several steps (`reconcile::txn`).
+        ActionOp::Create(_) => {
+            return Ok(Executed::failed("a creation runs only as a transaction"));
+        }
     };
     let upid = match started {
         Ok(Some(upid)) => upid,

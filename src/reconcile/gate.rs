@@ -214,7 +214,7 @@ pub fn decide(
     guest: GuestFacts,
     ctx: &GateContext<'_>,
 ) -> Decision {
-    let class = classify(action.op.name(), agent, provenance, guest);
+    let class = classify(action.op.name(), action.vmid, agent, provenance, guest);
     let why = if ha_forces_stop(action.op.name(), guest) {
         Held::HaForcedStop
     } else {

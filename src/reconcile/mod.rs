@@ -20,6 +20,9 @@
 //!   back never reads as drift;
 //! - [`action`]: the op vocabulary (CONTRACT §4) and its exact params;
 //! - [`plan`]: the pure diff desired × actual → actions;
+//! - [`provision`]: which creations a pass attempts, within the config's
+//!   bounds; [`txn`]: each creation as one journaled transaction, its
+//!   compensating rollback and its recovery;
 //! - [`lanes`]: thread-per-guest workers, the per-guest serializer;
 //! - [`report`]: the pass document and its exit code (CONTRACT §6).
 //!
@@ -46,9 +49,11 @@ pub mod normalize;
 pub mod pending;
 pub mod plan;
 pub mod preflight;
+pub mod provision;
 pub mod queue;
 pub mod recover;
 pub mod report;
 pub mod settle;
 pub mod signed;
+pub mod txn;
 pub mod verify_now;

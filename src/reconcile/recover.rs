@@ -35,11 +35,18 @@
 //!   the action did not happen and is still wanted;
 //! - with a task id: the task's real outcome is recorded; the signature is
 //!   spent either way.
+//!
+//! Open provisioning transactions come first and as units
+//! (`txn::recover_transactions`): their steps are resolved with the
+//! transaction's rules (a create seen succeeding is provenance), and what
+//! remains to do is handed to the pass as continuations. The per-op loop
+//! below never touches a step of an open transaction.
 
 use super::action::ActionOp;
 use super::execute::rotate_signers;
 use super::leftovers::{self, Moment};
 use super::report::RecoveryCounts;
+use super::txn::{Continuation, recover_transactions};
 use crate::config::Config;
 use crate::journal::{InFlight, Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, PveError, TaskState, Upid};
@@ -53,6 +60,10 @@ pub struct Recovery {
     pub notes: Vec<String>,
     /// Guests with an op still in flight: not touched this pass.
     pub busy_vmids: BTreeSet<u32>,
+    /// Open transactions to resume or roll back this pass, first in their
+    /// guests' lanes (the pass plans nothing else for a guest whose
+    /// transaction is open).
+    pub continuations: Vec<Continuation>,
 }
 
 /// Recovers every in-flight op. The caller holds the state lock.
@@ -62,8 +73,15 @@ pub fn recover(
     config: &Config,
 ) -> Result<Recovery, JournalError> {
     leftovers::remove_stale_temps(config, Moment::Pass);
-    let in_flight = journal.with_index(|i| i.in_flight.clone());
     let mut out = Recovery::default();
+    recover_transactions(journal, client, &mut out)?;
+    let in_flight = journal.with_index(|i| {
+        i.in_flight
+            .iter()
+            .filter(|(op_id, _)| !i.transactions.owns_op(op_id))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    });
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
         if complete_rotation(journal, config, &op_id, &op)? {

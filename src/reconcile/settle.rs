@@ -141,7 +141,7 @@ pub fn judge_lost_answer(
             Ok(_) => Err("the guest still exists".to_string()),
             Err(e) => Err(format!("guest unreadable: {e}")),
         },
-        ActionOp::RestoreOverwrite { .. } | ActionOp::KeyRotation { .. } => {
+        ActionOp::RestoreOverwrite { .. } | ActionOp::KeyRotation { .. } | ActionOp::Create(_) => {
             Err("the outcome cannot be read back".to_string())
         }
     };

@@ -8,7 +8,7 @@ use crate::sshkeys::{self, Key, TempDir};
 use felhom_agent::authz::{self, Approvals, Rejected, Signers, VerifyPolicy, canonical_blob};
 use felhom_agent::config::{Config, Env};
 use felhom_agent::reconcile::action::{Action, ActionOp, Source};
-use felhom_agent::reconcile::classify::AgentContext;
+use felhom_agent::reconcile::classify::{AgentContext, GuestFacts};
 use felhom_agent::reconcile::gate::{self, Decision, GateContext, RefusalReason};
 use serde_json::json;
 
@@ -115,7 +115,7 @@ fn decide(approvals: Approvals, action: Action, blocked: bool, required: u32) ->
         Some(approvals),
         AgentContext { transaction: None },
         None,
-        felhom_agent::reconcile::classify::GuestFacts::default(),
+        GuestFacts::default(),
         &ctx,
     )
 }

@@ -184,6 +184,13 @@ impl Agent {
         a
     }
 
+    /// Switches to the provisioning token and sets config `provision`.
+    pub fn provision(&mut self, pve: &FakePve, provision: Value) {
+        self.config["proxmox"]["token_file"] = json!(pve.provision_token_file);
+        self.config["provision"] = provision;
+        self.write_config();
+    }
+
     pub fn write_config(&self) {
         std::fs::write(
             &self.config_path,

@@ -68,6 +68,9 @@ pub struct FakePve {
     pub fingerprint: [u8; 32],
     /// `felhom@pve!agent=…` with the README's minimal privileges, mode 0600.
     pub token_file: PathBuf,
+    /// `felhom@pve!provision=…`: the minimal set plus the README's
+    /// provisioning privileges, mode 0600.
+    pub provision_token_file: PathBuf,
     /// `limited@pve!audit=…` holding VM.Audit only, mode 0600.
     pub limited_token_file: PathBuf,
     pub node: String,
@@ -152,6 +155,11 @@ impl FakePve {
             .unwrap_or_else(|e| panic!("fakepve did not start ({e}): {line:?}; {HINT}"));
         let token_file = dir.join("pve-token");
         write_secret(&token_file, ready["token"].as_str().unwrap());
+        let provision_token_file = dir.join("pve-token-provision");
+        write_secret(
+            &provision_token_file,
+            ready["provision_token"].as_str().unwrap(),
+        );
         let limited_token_file = dir.join("pve-token-limited");
         write_secret(
             &limited_token_file,
@@ -165,6 +173,7 @@ impl FakePve {
             other_ca_file: PathBuf::from(ready["other_ca"].as_str().unwrap()),
             fingerprint: unhex(ready["fingerprint"].as_str().unwrap()),
             token_file,
+            provision_token_file,
             limited_token_file,
             node: opts.node,
             dir,
@@ -270,6 +279,37 @@ impl FakePve {
             "fail",
             json!([method, suffix]),
             json!({"status": status, "message": message}),
+        );
+    }
+
+    /// Adds qemu template `vmid` (from [`FakePve::next_vmid`]) on `node`
+    /// with `config` (its disks, e.g. `scsi0`).
+    pub fn add_template(&self, vmid: u32, node: &str, config: Value) {
+        self.command(json!({"op": "add_template", "vmid": vmid, "node": node, "config": config}));
+    }
+
+    /// Updates a storage's fake state (`avail`, `total`, `active`, ...).
+    pub fn set_storage(&self, name: &str, set: Value) {
+        self.command(json!({"op": "storage", "name": name, "set": set}));
+    }
+
+    /// PVE seconds container tasks of `kind` take (`create`, `destroy`, ...).
+    pub fn ct_task_secs(&self, kind: &str, secs: f64) {
+        self.command(json!({"op": "task_secs", "kind": kind, "secs": secs}));
+    }
+
+    /// PVE seconds every answer waits after its request ran (0: none): a
+    /// client that dies meanwhile never learns the outcome.
+    pub fn answer_delay(&self, secs: f64) {
+        self.command(json!({"op": "answer_delay", "secs": secs}));
+    }
+
+    /// Stores an OS template `name` (`content` vztmpl) on storage `local`.
+    pub fn store_template(&self, name: &str) {
+        self.call(
+            "store_file",
+            json!(["local", name, 1 << 20]),
+            json!({"content": "vztmpl"}),
         );
     }
 

@@ -10,11 +10,14 @@ Startup:
     source) on 127.0.0.1, a port the system picks;
   * API tokens: `felhom@pve!agent` holding exactly the README's minimal
     privilege set (ACL on both the user and the token, as PVE requires for a
-    privilege-separated token) on /vms, and `limited@pve!audit` holding VM.Audit only;
+    privilege-separated token) on /vms, `felhom@pve!provision` holding that set
+    plus the README's provisioning privileges (on /vms, /storage and /sdn/zones),
+    and `limited@pve!audit` holding VM.Audit only;
+  * real PVE's permission checks where fakepve 0.5.0 has none (in RealPve too);
   * the sample guests: qemu vmids 100.., lxc vmids after them.
 
 Then one JSON line on stdout: {"ready": true, "port", "ca", "other_ca",
-"fingerprint" (hex SHA-256 of the leaf DER), "token", "limited_token", "node"}.
+"fingerprint" (hex SHA-256 of the leaf DER), "token", "provision_token", "limited_token", "node"}.
 
 Commands: one JSON object per stdin line, one JSON reply per stdout line,
 {"ok": true, "result": ...} or {"ok": false, "error": "..."}. Ops:
@@ -28,6 +31,10 @@ Commands: one JSON object per stdin line, one JSON reply per stdout line,
                                    hold_config_lock, release_config_lock, backup, snapshot_lock, unlock, ...)
   add_snapshot {vmid, name}        a finished snapshot of the current config
   guest {vmid}                     {exists, status, lock, node, config, snapshots}
+  add_template {vmid, name?, node?, config?}   a qemu template (its disks in config, e.g. scsi0)
+  storage {name, set}              update a storage's fake state (avail, total, active, ...)
+  task_secs {kind, secs}           PVE seconds container tasks take: kind create, destroy, ... (ct_secs)
+  answer_delay {secs}              PVE seconds every answer waits after its request ran (a lost answer)
   requests {}                      [[method, path], ...] every request seen, oldest first
   count_requests {vmids}           mutating (non-GET) requests naming one of these guests
                                    (a path segment), a cheap poll for the power-cut tests
@@ -61,10 +68,15 @@ from fakepve.model import PveError, TaskError
 
 HOST = '127.0.0.1'
 AGENT_TOKEN = 'felhom@pve!agent'
+PROVISION_TOKEN = 'felhom@pve!provision'
 LIMITED_TOKEN = 'limited@pve!audit'
 # The README's minimal privilege set for the agent's role.
 MINIMAL_PRIVS = ('VM.Audit', 'VM.PowerMgmt', 'VM.Config.CPU', 'VM.Config.Memory', 'VM.Config.Options',
                  'VM.Allocate', 'VM.Snapshot.Rollback')
+# The README's extra privileges for provisioning (CONTRACT §10), by ACL path.
+PROVISION_PRIVS = (('/vms', MINIMAL_PRIVS + ('VM.Clone', 'VM.Config.Disk', 'VM.Config.Network')),
+                   ('/storage', ('Datastore.AllocateSpace', 'Datastore.Audit')),
+                   ('/sdn/zones', ('SDN.Use',)))
 
 
 def _name(cn):
@@ -190,10 +202,54 @@ class RealPve(FakePve):
         self.after_failures = {}
         # Replication jobs: [{'id': '100-0', 'guest': 100, 'target': 'pve2', ...}].
         self.replication_jobs = []
+        # PVE seconds every answer waits *after* its request was executed (a lost answer:
+        # fakepve's slow_network waits before, so a client that dies meanwhile never has its
+        # request run). A test scenario, not PVE behaviour.
+        self.answer_delay = 0
+
+    # ------------------------------------------------------------------ permissions
+
+    def allowed(self, user, path, priv):
+        # pve-access-control src/PVE/RPCEnvironment.pm (permissions of a privilege-separated
+        # token): the token holds what both its own ACL and its user's ACL grant. fakepve
+        # 0.5.0 grants the union instead.
+        if '!' not in user or self.acl is None or user.startswith('root@pam'):
+            return super().allowed(user, path, priv)
+        return self._holds(user, path, priv) and self._holds(user.split('!')[0], path, priv)
+
+    def _holds(self, user_id, path, priv):
+        """One ACL subject's own grants (fakepve's path rules: /vms/N also matches /vms and pools)."""
+        paths = [path]
+        if path.startswith('/vms/'):
+            vmid = int(path.split('/')[2])
+            paths += ['/vms'] + ['/pool/' + name for name, ids in self.pools.items() if vmid in ids]
+        for granted, privs in self.acl.get(user_id, []):
+            if priv in privs and (granted == '/' or any(p == granted or p.startswith(granted + '/') for p in paths)):
+                return True
+        return False
+
+    async def _ns_status(self, v, user):
+        # pve-storage src/PVE/API2/Storage/Status.pm read_status: 'Datastore.Audit' or
+        # 'Datastore.AllocateSpace' on /storage/{storage}.
+        path = '/storage/' + v['storage']
+        if not (self.allowed(user, path, 'Datastore.Audit') or self.allowed(user, path, 'Datastore.AllocateSpace')):
+            raise PveError(403, 'Permission check failed ({0}, Datastore.Audit|Datastore.AllocateSpace)'.format(path))
+        return await super()._ns_status(v, user)
+
+    async def _qm_clone(self, v, user):
+        # qemu-server src/PVE/API2/Qemu.pm clone_vm: 'VM.Clone' on /vms/{vmid} (the source).
+        self.require(user, '/vms/{0}'.format(v['vmid']), 'VM.Clone')
+        return await super()._qm_clone(v, user)
 
     # ------------------------------------------------------------------ errors, reasons
 
     async def _answer(self, request, handler, generic, path_node):
+        response = await self._answer_or_fail_after(request, handler, generic, path_node)
+        if self.answer_delay:
+            await self.pause(self.answer_delay)
+        return response
+
+    async def _answer_or_fail_after(self, request, handler, generic, path_node):
         for key, rule in list(self.after_failures.items()):
             if request.method == key[0] and request.path.endswith(key[1]):
                 if rule['times'] is not None:
@@ -484,6 +540,19 @@ async def run_op(pve, cmd):
         segs = ['/{0}'.format(v) for v in cmd['vmids']]
         return sum(1 for m, p, _body in pve.requests
                    if m != 'GET' and any(s + '/' in p or p.endswith(s) for s in segs))
+    if op == 'add_template':
+        pve.add_vm(cmd['vmid'], cmd.get('name') or 'tpl{0}'.format(cmd['vmid']), node=cmd.get('node', 'pve1'),
+                   status='stopped', template=True, config=dict(cmd.get('config') or {}, template=1))
+        return None
+    if op == 'storage':
+        pve.storages[cmd['name']].update(cmd['set'])
+        return None
+    if op == 'task_secs':
+        pve.ct_secs[cmd['kind']] = cmd['secs']
+        return None
+    if op == 'answer_delay':
+        pve.answer_delay = cmd['secs']
+        return None
     raise ValueError('unknown op {0!r}'.format(op))
 
 
@@ -502,12 +571,20 @@ def main():
     pve.time_scale = args.time_scale
     pve.nodes = {args.node: {'online': True}}
     tokens = {}
-    for tokenid, privs in ((AGENT_TOKEN, MINIMAL_PRIVS), (LIMITED_TOKEN, ('VM.Audit',))):
+    grants = ((AGENT_TOKEN, (('/vms', MINIMAL_PRIVS),)), (PROVISION_TOKEN, PROVISION_PRIVS),
+              (LIMITED_TOKEN, (('/vms', ('VM.Audit',)),)))
+    for tokenid, acl in grants:
         secret = secrets.token_hex(16)
         pve.apitokens[tokenid] = secret
         tokens[tokenid] = '{0}={1}'.format(tokenid, secret)
-        pve.grant(tokenid.split('!')[0], '/vms', *privs)
-        pve.grant(tokenid, '/vms', *privs)
+        for path, privs in acl:
+            pve.grant(tokenid, path, *privs)
+    # A privilege-separated token holds what both its own and its user's ACLs
+    # grant (RealPve.allowed); the user felhom@pve holds the provisioning set,
+    # so the agent token is bounded by its own (minimal) ACL.
+    for path, privs in PROVISION_PRIVS:
+        pve.grant('felhom@pve', path, *privs)
+    pve.grant('limited@pve', '/vms', 'VM.Audit')
     seed(pve, args.node, args.qemu, args.lxc)
 
     loop = asyncio.new_event_loop()
@@ -517,6 +594,7 @@ def main():
     os.unlink(keyfile)
     print(json.dumps({'ready': True, 'port': pve.port, 'ca': paths['ca'], 'other_ca': paths['other_ca'],
                       'fingerprint': fingerprint, 'token': tokens[AGENT_TOKEN],
+                      'provision_token': tokens[PROVISION_TOKEN],
                       'limited_token': tokens[LIMITED_TOKEN], 'node': args.node}), flush=True)
 
     for line in sys.stdin:

@@ -36,6 +36,15 @@ pub enum DesiredError {
     InvalidState {
         path: String,
     },
+    /// A string that is not in the format its key needs.
+    Invalid {
+        path: String,
+        expected: &'static str,
+    },
+    /// `create` on a guest whose `state` is `absent`.
+    CreateWithAbsent {
+        path: String,
+    },
     TooManyGuests {
         count: usize,
         limit: usize,
@@ -104,6 +113,13 @@ impl fmt::Display for DesiredError {
             E::InvalidState { path } => write!(
                 f,
                 "desired state: {path}: must be \"running\", \"stopped\" or \"absent\""
+            ),
+            E::Invalid { path, expected } => {
+                write!(f, "desired state: {path}: invalid (expected {expected})")
+            }
+            E::CreateWithAbsent { path } => write!(
+                f,
+                "desired state: {path}: \"create\" is not allowed with \"state\": \"absent\""
             ),
             E::TooManyGuests { count, limit } => {
                 write!(

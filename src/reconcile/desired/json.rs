@@ -228,6 +228,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A key's value as is (`None` if absent or `null`), for a nested
+    /// object parsed by its own walker.
+    pub(super) fn opt_value(&mut self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     pub(super) fn obj(&mut self, key: &str) -> Result<Obj<'a>, DesiredError> {
         let v = self.get(key);
         let v = self.required(key, v)?;

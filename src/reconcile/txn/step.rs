@@ -1,0 +1,99 @@
+//! One journaled PVE call of a transaction: intent → call → task id →
+//! wait → outcome. An unknown outcome (the answer lost, the task not seen
+//! ending) leaves the intent in flight: recovery reads the task, or finds
+//! no task id, and decides with the transaction's rules. Never retried.
+
+use crate::journal::{JournalError, OutcomeKind, Record};
+use crate::proxmox::{PveError, TaskOutcome, Upid};
+use crate::reconcile::execute::ExecEnv;
+use serde_json::Value;
+
+/// Whether a failed mutating call may still have reached PVE and run.
+fn outcome_unknown(e: &PveError) -> bool {
+    matches!(
+        e,
+        PveError::Timeout
+            | PveError::Transport(_)
+            | PveError::Decode(_)
+            | PveError::ResponseTooLarge
+            | PveError::NodeUnreachable { .. }
+    )
+}
+
+/// A journaled PVE call: intent → call → task id → wait → outcome. An
+/// unknown outcome leaves the intent in flight (recovery reads the task).
+pub(super) enum Step {
+    Done(TaskOutcome),
+    Failed(PveError),
+    Unknown(String),
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn journaled_step(
+    env: &ExecEnv<'_>,
+    op_id: &str,
+    vmid: u32,
+    op: &str,
+    params: Value,
+    source: &str,
+    call: impl FnOnce() -> Result<Upid, PveError>,
+) -> Result<Step, JournalError> {
+    env.journal.append(Record::Intent {
+        op_id: op_id.to_string(),
+        vmid,
+        op: op.to_string(),
+        params,
+        source: source.to_string(),
+        idempotency_key: op_id.to_string(),
+        nonce: None,
+        at: Some(crate::time::now_unix()),
+    })?;
+    let upid = match call() {
+        Ok(upid) => upid,
+        Err(e) if outcome_unknown(&e) => {
+            return Ok(Step::Unknown(format!(
+                "outcome unknown ({e}); resolved by recovery at the next pass"
+            )));
+        }
+        Err(e) => {
+            outcome(env, op_id, OutcomeKind::Failed, &e.to_string())?;
+            return Ok(Step::Failed(e));
+        }
+    };
+    env.journal.append(Record::TaskStarted {
+        op_id: op_id.to_string(),
+        upid: upid.as_str().to_string(),
+    })?;
+    match env.client.wait_task(&upid, env.config.proxmox.task_timeout) {
+        Ok(done) => {
+            outcome(
+                env,
+                op_id,
+                OutcomeKind::Succeeded,
+                &format!("task {}", done.exitstatus),
+            )?;
+            Ok(Step::Done(done))
+        }
+        Err(e @ PveError::TaskFailed { .. }) => {
+            outcome(env, op_id, OutcomeKind::Failed, &e.to_string())?;
+            Ok(Step::Failed(e))
+        }
+        Err(e) => Ok(Step::Unknown(format!(
+            "task {upid} not seen ending ({e}); resolved by recovery at the next pass"
+        ))),
+    }
+}
+
+fn outcome(
+    env: &ExecEnv<'_>,
+    op_id: &str,
+    kind: OutcomeKind,
+    detail: &str,
+) -> Result<(), JournalError> {
+    env.journal.append(Record::Outcome {
+        op_id: op_id.to_string(),
+        outcome: kind,
+        detail: detail.to_string(),
+    })?;
+    Ok(())
+}

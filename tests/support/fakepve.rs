@@ -359,6 +359,14 @@ impl FakePve {
             .collect()
     }
 
+    /// Create and clone requests whose body names the new guest `vmid`
+    /// (their paths name no guest of their own).
+    pub fn creates(&self, vmid: u32) -> u64 {
+        self.command(json!({"op": "creates", "vmid": vmid}))
+            .as_u64()
+            .unwrap()
+    }
+
     pub fn request_total(&self) -> usize {
         self.requests().len()
     }

@@ -37,7 +37,14 @@ Commands: one JSON object per stdin line, one JSON reply per stdout line,
   answer_delay {secs}              PVE seconds every answer waits after its request ran (a lost answer)
   requests {}                      [[method, path], ...] every request seen, oldest first
   count_requests {vmids}           mutating (non-GET) requests naming one of these guests
-                                   (a path segment), a cheap poll for the power-cut tests
+                                   (a path segment, or the new guest's id in a create or clone
+                                   body), a cheap poll for the power-cut tests
+  creates {vmid}                   create and clone requests whose body names this new guest
+  hold_answers {vmids, from, secs} the from-th and later mutating requests naming one of these
+                                   guests run, then their answers wait up to secs real seconds
+                                   (a lost answer, for the power-cut tests)
+  held_answers {}                  answers held so far
+  release_answers {}               stop holding (held answers go out); returns how many were held
 EOF on stdin stops the server.
 """
 
@@ -206,6 +213,11 @@ class RealPve(FakePve):
         # fakepve's slow_network waits before, so a client that dies meanwhile never has its
         # request run). A test scenario, not PVE behaviour.
         self.answer_delay = 0
+        # The power-cut tests' lost answer: {'vmids', 'from', 'secs', 'seen', 'held'} or None.
+        # The from-th and later mutating requests naming one of vmids run, then their answer
+        # waits up to secs real seconds (until released): the harness kills the client
+        # meanwhile, so it never learns the outcome. A test scenario, not PVE behaviour.
+        self.hold = None
 
     # ------------------------------------------------------------------ permissions
 
@@ -247,6 +259,16 @@ class RealPve(FakePve):
         response = await self._answer_or_fail_after(request, handler, generic, path_node)
         if self.answer_delay:
             await self.pause(self.answer_delay)
+        hold = self.hold
+        if hold is not None and request.method != 'GET':
+            body = await request.read()
+            if names_guest(request.method, request.path, body, hold['vmids']):
+                hold['seen'] += 1
+                if hold['seen'] >= hold['from']:
+                    hold['held'] += 1
+                    deadline = time.monotonic() + hold['secs']
+                    while self.hold is hold and time.monotonic() < deadline:
+                        await asyncio.sleep(0.01)
         return response
 
     async def _answer_or_fail_after(self, request, handler, generic, path_node):
@@ -503,6 +525,34 @@ def add_snapshot(pve, vmid, name):
     return None
 
 
+def created_vmid(method, path, body):
+    """The new guest a create (POST /nodes/N/lxc or /nodes/N/qemu, body `vmid`) or clone
+    (POST .../qemu/T/clone or .../lxc/T/clone, body `newid`) request names, else None: its
+    path names no guest of its own, so a count by path misses it."""
+    if method != 'POST':
+        return None
+    parts = path.rstrip('/').split('/')
+    if parts[-1] in ('lxc', 'qemu') and len(parts) >= 2 and parts[-3] == 'nodes':
+        key = b'vmid'
+    elif parts[-1] == 'clone':
+        key = b'newid'
+    else:
+        return None
+    try:
+        value = urllib.parse.parse_qs(body or b'').get(key, [b''])[0]
+        return int(value)
+    except ValueError:
+        return None
+
+
+def names_guest(method, path, body, vmids):
+    """Whether a mutating request names one of vmids: a path segment, or the new guest of a
+    create or clone."""
+    segs = ['/{0}'.format(v) for v in vmids]
+    return method != 'GET' and (any(s + '/' in path or path.endswith(s) for s in segs)
+                                or created_vmid(method, path, body) in vmids)
+
+
 async def run_op(pve, cmd):
     op = cmd['op']
     if op == 'add_qemu':
@@ -537,9 +587,18 @@ async def run_op(pve, cmd):
     if op == 'requests':
         return [[m, p] for m, p, _body in pve.requests]
     if op == 'count_requests':
-        segs = ['/{0}'.format(v) for v in cmd['vmids']]
-        return sum(1 for m, p, _body in pve.requests
-                   if m != 'GET' and any(s + '/' in p or p.endswith(s) for s in segs))
+        return sum(1 for m, p, body in pve.requests if names_guest(m, p, body, cmd['vmids']))
+    if op == 'hold_answers':
+        pve.hold = {'vmids': cmd['vmids'], 'from': cmd['from'], 'secs': cmd['secs'], 'seen': 0, 'held': 0}
+        return None
+    if op == 'release_answers':
+        held = pve.hold['held'] if pve.hold else 0
+        pve.hold = None
+        return held
+    if op == 'held_answers':
+        return pve.hold['held'] if pve.hold else 0
+    if op == 'creates':
+        return sum(1 for m, p, body in pve.requests if created_vmid(m, p, body) == cmd['vmid'])
     if op == 'add_template':
         pve.add_vm(cmd['vmid'], cmd.get('name') or 'tpl{0}'.format(cmd['vmid']), node=cmd.get('node', 'pve1'),
                    status='stopped', template=True, config=dict(cmd.get('config') or {}, template=1))

@@ -9,16 +9,16 @@
 //! replaces whole is its old or its new version. Then the restart (the
 //! scenario's), and on the restarted host: `--journal-verify` exits 0 with
 //! no torn tail, no temp file is left, no PVE mutation of the world's
-//! guests was sent twice, and the scenario's own checks (nonces, the pass
-//! converging).
+//! guests was sent twice (nor a guest created twice), and the scenario's
+//! own checks (nonces, the pass converging).
 //!
-//! Adding a scenario (creation transactions and approvals are natural next
-//! ones): write its five functions (setup: a `World` and its durable state;
+//! Adding a scenario: write its five functions (setup: a `World` and its durable state;
 //! action: the process to cut; cuts: from the operation counts of an uncut
 //! run; kept: the files replaced whole and their allowed versions, or a
 //! test that recognizes a complete new version; restart: bring the host
 //! back and check), put them in a `Scenario` and call [`run_scenario`] from
-//! a `#[test]`. Examples: `tests/*_powercut.rs`.
+//! a `#[test]`. Examples: `tests/*_powercut.rs`. An action of several
+//! processes in a row: [`World::spawn_chain`](crate::powercut_world::World::spawn_chain).
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -48,6 +48,11 @@ pub enum CutAt {
     /// Once PVE has received this many mutating requests for the world's
     /// guests (the agent is killed first, then the power goes).
     PveRequest(u64),
+    /// PVE executed the `n`-th mutating request for the world's guests (a
+    /// create or clone counts for the guest it creates) and holds its
+    /// answer: the agent, waiting for it, is killed, then the power goes.
+    /// It never learned the outcome (a task id, an error).
+    PveAnswerLost(u64),
     /// After the action ended (or was done): its unsynced writes are lost.
     End,
     /// The action is SIGKILLed at the first trigger (the power stays on,
@@ -158,6 +163,11 @@ fn trial(s: &Scenario, ctx: &Ctx, cut: &Cut, seed: u64) {
     let mut m = w.disk.mount();
     match &cut.at {
         CutAt::Fs(t) | CutAt::CrashThenCut(t, _) => m.arm(t),
+        CutAt::PveAnswerLost(n) => {
+            ctx.pve
+                .command(json!({"op": "hold_answers", "vmids": w.vmids, "from": n,
+                                   "secs": GIVE_UP.as_secs()}));
+        }
         CutAt::PveRequest(_) | CutAt::End => {}
     }
     let mut agent = (s.action)(&w);
@@ -197,6 +207,15 @@ fn trial(s: &Scenario, ctx: &Ctx, cut: &Cut, seed: u64) {
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
+            CutAt::PveAnswerLost(_) => {
+                let held = ctx.pve.command(json!({"op": "held_answers"}));
+                if held.as_u64().unwrap() > 0 {
+                    agent.kill();
+                    m.freeze();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
             CutAt::End => std::thread::sleep(Duration::from_millis(10)),
         }
         if agent.exited() || (s.done)(&w, ctx, &agent) {
@@ -206,6 +225,13 @@ fn trial(s: &Scenario, ctx: &Ctx, cut: &Cut, seed: u64) {
     agent.signal_kill();
     let (at, unsynced) = m.cut(cut.policy, seed);
     agent.kill();
+    if let CutAt::PveAnswerLost(_) = cut.at {
+        let held = ctx.pve.command(json!({"op": "release_answers"}));
+        assert!(
+            held.as_u64().unwrap() > 0,
+            "{what}: the action ended before PVE held an answer"
+        );
+    }
     let interrupted = Interrupted {
         at: at.clone(),
         log: agent.log(),
@@ -286,8 +312,14 @@ fn count_requests(ctx: &Ctx, vmids: &[u32]) -> u64 {
 }
 
 /// PVE saw each mutation of the world's guests at most once (tasks finish
-/// at once at time scale 0, so a re-planned action never repeats one).
+/// at once at time scale 0, so a re-planned action never repeats one), and
+/// each of them created at most once (a create's path names no guest; its
+/// body does).
 fn check_no_mutation_twice(ctx: &Ctx, w: &World, what: &str) {
+    for v in &w.vmids {
+        let creates = ctx.pve.creates(*v);
+        assert!(creates <= 1, "{what}: guest {v} created {creates} times");
+    }
     let mut seen = BTreeMap::new();
     for (method, path) in ctx.pve.requests() {
         let ours = w.vmids.iter().any(|v| {

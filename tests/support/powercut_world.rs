@@ -163,6 +163,13 @@ impl World {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_felhom-agent"));
+        Self::clean_env(&mut c);
+        c.arg("--config").arg(&self.config_path).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn clean_env(c: &mut Command) {
         for var in [
             "FELHOM_AGENT_CONFIG",
             "STATE_DIRECTORY",
@@ -174,9 +181,6 @@ impl World {
             c.env_remove(var);
         }
         c.env("FELHOM_AGENT_LOG", "info");
-        c.arg("--config").arg(&self.config_path).args(args);
-        c.stdin(Stdio::null());
-        c
     }
 
     /// Runs the binary to its end (the disk must be mounted).
@@ -206,7 +210,57 @@ impl World {
             .stderr(err)
             .spawn()
             .unwrap();
-        Agent { child, err_path }
+        Agent {
+            child,
+            err_path,
+            group: false,
+        }
+    }
+
+    /// Runs the binary once per step, in a row, each next step only if the
+    /// last exited 0 (`sh -c 'A && B && ...'`): step `(args, name)` writes
+    /// its stdout to `name.out` ([`World::output`]); every step's stderr
+    /// goes to `action.err`. The steps run in their own process group, so
+    /// a cut's SIGKILL reaches the one running.
+    pub fn spawn_chain(&self, steps: &[(&[&str], &str)]) -> Agent {
+        fn quote(s: &str) -> String {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+        let err_path = self.root.path().join("action.err");
+        let script: Vec<String> = steps
+            .iter()
+            .map(|(args, name)| {
+                let mut words = vec![
+                    quote(env!("CARGO_BIN_EXE_felhom-agent")),
+                    "--config".to_string(),
+                    quote(self.config_path.to_str().unwrap()),
+                ];
+                words.extend(args.iter().map(|a| quote(a)));
+                let out = self.root.path().join(format!("{name}.out"));
+                format!(
+                    "{} >{} 2>>{}",
+                    words.join(" "),
+                    quote(out.to_str().unwrap()),
+                    quote(err_path.to_str().unwrap())
+                )
+            })
+            .collect();
+        std::fs::write(&err_path, b"").unwrap();
+        let mut c = Command::new("sh");
+        Self::clean_env(&mut c);
+        c.arg("-c").arg(script.join(" && ")).stdin(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        let child = c.spawn().unwrap();
+        Agent {
+            child,
+            err_path,
+            group: true,
+        }
+    }
+
+    /// What step `name` of a chain (or a spawned `name`) printed on stdout.
+    pub fn output(&self, name: &str) -> String {
+        std::fs::read_to_string(self.root.path().join(format!("{name}.out"))).unwrap_or_default()
     }
 
     /// Boots the disk, runs `f`, shuts the disk down cleanly.
@@ -284,6 +338,8 @@ impl World {
 pub struct Agent {
     pub child: Child,
     pub err_path: PathBuf,
+    /// The child leads its own process group (a chain): signals go to it.
+    pub group: bool,
 }
 
 impl Agent {
@@ -291,11 +347,17 @@ impl Agent {
     /// call the disk holds (a frozen disk) dies only once the call returns,
     /// so the power cut must come between this and [`Agent::kill`].
     pub fn signal_kill(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        self.signal_kill();
         let _ = self.child.wait();
     }
 

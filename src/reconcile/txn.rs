@@ -9,8 +9,8 @@
 //! task *we* started, by its UPID, ended `OK`).
 //!
 //! ```text
-//! txn_begin ─→ create: intent → POST → task id → wait → outcome
-//!           ─→ txn_created(upid)                      (provenance, only now)
+//! txn_begin ─→ create: intent → POST → task id → wait → txn_created(upid) → outcome
+//!                                     (provenance, only now; before the outcome)
 //!           ─→ set_config: intent → ... → outcome      (if the entry asks)
 //!           ─→ start:      intent → ... → outcome      (if `running`)
 //!           ─→ txn_end(committed)
@@ -45,7 +45,7 @@ mod step;
 
 pub use recover::{Continuation, recover_transactions};
 pub use resume::run_continuation;
-use step::{Step, journaled_step};
+use step::{Step, journaled_create, journaled_step};
 
 use super::action::ActionOp;
 use super::dispatch::action_entry;
@@ -264,40 +264,27 @@ fn create_step(
 ) -> Result<Created, JournalError> {
     let op_id = step_op_id(txn, "create");
     let c = env.client;
-    let step = journaled_step(
-        env,
-        &op_id,
-        vmid,
-        "create",
-        spec.to_value(),
-        "desired_state",
-        || match spec {
-            CreateSpec::Lxc(l) => c.create_lxc(&LxcCreate {
-                vmid,
-                hostname: l.name.clone(),
-                ostemplate: l.ostemplate.clone(),
-                storage: l.storage.clone(),
-                disk_gib: l.disk_gib,
-                unprivileged: l.unprivileged(),
-                net0: l.net0.clone(),
-            }),
-            CreateSpec::Qemu(q) => c.clone_qemu(&QemuClone {
-                template: q.clone,
-                newid: vmid,
-                name: q.name.clone(),
-                full: q.full(),
-                storage: q.storage.clone(),
-            }),
-        },
-    )?;
+    let step = journaled_create(env, txn, &op_id, vmid, spec.to_value(), || match spec {
+        CreateSpec::Lxc(l) => c.create_lxc(&LxcCreate {
+            vmid,
+            hostname: l.name.clone(),
+            ostemplate: l.ostemplate.clone(),
+            storage: l.storage.clone(),
+            disk_gib: l.disk_gib,
+            unprivileged: l.unprivileged(),
+            net0: l.net0.clone(),
+        }),
+        CreateSpec::Qemu(q) => c.clone_qemu(&QemuClone {
+            template: q.clone,
+            newid: vmid,
+            name: q.name.clone(),
+            full: q.full(),
+            storage: q.storage.clone(),
+        }),
+    })?;
     match step {
-        Step::Done(done) => {
-            env.journal.append(Record::TxnCreated {
-                txn: txn.to_string(),
-                upid: done.upid.as_str().to_string(),
-            })?;
-            Ok(Created::Ok(done))
-        }
+        // Provenance was journaled by the step, before its outcome.
+        Step::Done(done) => Ok(Created::Ok(done)),
         Step::Unknown(why) => Ok(Created::Unknown(why)),
         Step::Failed(e) => {
             // PVE removes a guest whose create failed; one that exists now

@@ -5,9 +5,10 @@
 //! transaction:
 //! 1. its in-flight steps are resolved from PVE task status, read once:
 //!    ended → the real outcome (a create that ended `OK` under the UPID the
-//!    transaction journaled → provenance); still running or unreadable →
-//!    the transaction stays open and its guest is left alone this pass; no
-//!    task id → the call was never confirmed (`failed`, never re-sent).
+//!    transaction journaled → provenance, journaled before that outcome);
+//!    still running or unreadable → the transaction stays open and its
+//!    guest is left alone this pass; no task id → the call was never
+//!    confirmed (`failed`, never re-sent).
 //! 2. then it is decided, reading the cluster's guest list once:
 //!    - no provenance: nothing is provably ours. A guest with the vmid
 //!      exists → `unresolved` (never destroyed by the agent, reported for
@@ -118,6 +119,15 @@ pub fn recover_transactions(
                 busy = true;
                 continue;
             };
+            // Provenance before the outcome that closes the step: a crash
+            // between the two leaves the step in flight, read again at the
+            // next start (never closed without its provenance).
+            if let (Some(upid), "create", OutcomeKind::Succeeded) = (upid, step.op.as_str(), kind) {
+                journal.append(Record::TxnCreated {
+                    txn: txn.clone(),
+                    upid: upid.as_str().to_string(),
+                })?;
+            }
             journal.append(Record::Outcome {
                 op_id: op_id.clone(),
                 outcome: kind,
@@ -127,12 +137,6 @@ pub fn recover_transactions(
                 out.counts.resolved += 1;
             } else {
                 out.counts.rolled_back += 1;
-            }
-            if let (Some(upid), "create", OutcomeKind::Succeeded) = (upid, step.op.as_str(), kind) {
-                journal.append(Record::TxnCreated {
-                    txn: txn.clone(),
-                    upid: upid.as_str().to_string(),
-                })?;
             }
         }
         if busy {

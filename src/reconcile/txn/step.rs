@@ -2,6 +2,14 @@
 //! wait → outcome. An unknown outcome (the answer lost, the task not seen
 //! ending) leaves the intent in flight: recovery reads the task, or finds
 //! no task id, and decides with the transaction's rules. Never retried.
+//!
+//! The create step records provenance (`txn_created`) as soon as its task
+//! is seen ending `OK`, *before* the step's outcome: recovery derives
+//! provenance only from a create step it finds in flight, so a crash or
+//! power cut between the two records must leave the step in flight (then
+//! recovery reads the task again), never closed without provenance (then
+//! a guest the journal can prove the agent created would be reported
+//! `unresolved` instead of being completed or rolled back).
 
 use crate::journal::{JournalError, OutcomeKind, Record};
 use crate::proxmox::{PveError, TaskOutcome, Upid};
@@ -28,7 +36,6 @@ pub(super) enum Step {
     Unknown(String),
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn journaled_step(
     env: &ExecEnv<'_>,
     op_id: &str,
@@ -36,6 +43,43 @@ pub(super) fn journaled_step(
     op: &str,
     params: Value,
     source: &str,
+    call: impl FnOnce() -> Result<Upid, PveError>,
+) -> Result<Step, JournalError> {
+    journaled(env, op_id, vmid, op, params, source, None, call)
+}
+
+/// The create step of transaction `txn`: a [`journaled_step`] whose task,
+/// once seen ending `OK`, is journaled as this transaction's provenance
+/// before the step's outcome.
+pub(super) fn journaled_create(
+    env: &ExecEnv<'_>,
+    txn: &str,
+    op_id: &str,
+    vmid: u32,
+    params: Value,
+    call: impl FnOnce() -> Result<Upid, PveError>,
+) -> Result<Step, JournalError> {
+    journaled(
+        env,
+        op_id,
+        vmid,
+        "create",
+        params,
+        "desired_state",
+        Some(txn),
+        call,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn journaled(
+    env: &ExecEnv<'_>,
+    op_id: &str,
+    vmid: u32,
+    op: &str,
+    params: Value,
+    source: &str,
+    creates_for: Option<&str>,
     call: impl FnOnce() -> Result<Upid, PveError>,
 ) -> Result<Step, JournalError> {
     env.journal.append(Record::Intent {
@@ -66,6 +110,12 @@ pub(super) fn journaled_step(
     })?;
     match env.client.wait_task(&upid, env.config.proxmox.task_timeout) {
         Ok(done) => {
+            if let Some(txn) = creates_for {
+                env.journal.append(Record::TxnCreated {
+                    txn: txn.to_string(),
+                    upid: done.upid.as_str().to_string(),
+                })?;
+            }
             outcome(
                 env,
                 op_id,

@@ -112,17 +112,19 @@ fn action(w: &World) -> Agent {
 }
 
 fn cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
-    // Before every journal sync with sectors kept at random, after it with
-    // nothing else kept: alice's queued op, bob's approval, and every
-    // record of the pass (its decision, the consumed nonce, the intent,
-    // the task id, the outcome).
+    // Before every journal sync (sectors kept at random, or nothing
+    // unsynced kept) and after it: alice's queued op, bob's approval, and
+    // every record of the pass (its decision, the consumed nonce, the
+    // intent, the task id, the outcome).
     let mut cuts: Vec<Cut> = (1..=count(c, "fsync:journal"))
         .flat_map(|n| {
+            let before = Trigger::before("fsync", n).named("journal");
             [
-                cut(
-                    CutAt::Fs(Trigger::before("fsync", n).named("journal")),
-                    Policy::Sectors,
-                ),
+                cut(CutAt::Fs(before.clone()), Policy::Sectors),
+                // Nothing unsynced kept: whatever was acknowledged (a
+                // --submit's answer, a DELETE sent) before this sync must
+                // not have needed it.
+                cut(CutAt::Fs(before), Policy::Drop),
                 cut(
                     CutAt::Fs(Trigger::after("fsync", n).named("journal")),
                     Policy::Drop,
@@ -261,6 +263,10 @@ fn restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     }
     if deleted > 0 {
         assert!(consumed, "{what}: DELETE sent before the nonce was durable");
+        let intent = records.iter().any(
+            |r| matches!(r, Record::Intent { vmid, op, .. } if *vmid == v && op == "guest_destroy"),
+        );
+        assert!(intent, "{what}: DELETE sent before its intent was durable");
         assert_eq!(
             held.len(),
             2,

@@ -46,7 +46,7 @@ use powercut_trial::{
 };
 use powercut_world::{Ctx, Run, World};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 const TEMPLATE: &str = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
@@ -113,6 +113,41 @@ fn at_cut(w: &World, ctx: &Ctx) -> AtCut {
     }
 }
 
+/// Write-ahead: every PVE request the interrupted pass sent for the guest
+/// had its intent durable (`records`: the journal the cut left).
+fn assert_written_ahead(ctx: &Ctx, vmid: u32, records: &[Record], what: &str) {
+    let intents: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Intent { vmid: v, op, .. } if *v == vmid => Some(op.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut sent = Vec::new();
+    if ctx.pve.creates(vmid) > 0 {
+        sent.push("create");
+    }
+    let guest = format!("/{vmid}");
+    for (method, path) in ctx.pve.requests() {
+        if method == "GET" || !(path.contains(&format!("{guest}/")) || path.ends_with(&guest)) {
+            continue;
+        }
+        sent.push(match (method.as_str(), path.rsplit('/').next().unwrap()) {
+            ("PUT", "config") => "set_config",
+            ("POST", "start") => "start",
+            ("POST", "stop") => "stop",
+            ("DELETE", _) => "guest_destroy",
+            other => panic!("{what}: an unexpected request {other:?} {path}"),
+        });
+    }
+    for op in sent {
+        assert!(
+            intents.contains(op),
+            "{what}: PVE received {op} for guest {vmid} before its intent was durable"
+        );
+    }
+}
+
 fn deletes(ctx: &Ctx, vmid: u32) -> usize {
     ctx.pve
         .requests()
@@ -167,18 +202,19 @@ fn assert_to_spec(ctx: &Ctx, vmid: u32, what: &str) {
     assert!(g["lock"].is_null(), "{what}: {g}");
 }
 
-/// Every cut point of a creation's (or rollback's) pass: before every
-/// journal sync with sectors kept at random, after it with nothing else
-/// kept; and at the `n`-th PVE request of each of `requests`, with each
-/// policy once.
+/// Every cut point of a creation's (or rollback's) pass, at every journal
+/// sync: before it with sectors kept at random (a torn or reordered tail);
+/// before it with nothing unsynced kept (whatever the agent did between
+/// the write and the sync, a PVE request included, must not have needed
+/// it); after it (the exact record boundary). And once PVE ran the `n`-th
+/// request of `requests` and its answer was lost, with each policy once.
 fn txn_cuts(c: &BTreeMap<String, u64>, requests: &[u64]) -> Vec<Cut> {
     let mut cuts: Vec<Cut> = (1..=count(c, "fsync:journal"))
         .flat_map(|n| {
+            let before = Trigger::before("fsync", n).named("journal");
             [
-                cut(
-                    CutAt::Fs(Trigger::before("fsync", n).named("journal")),
-                    Policy::Sectors,
-                ),
+                cut(CutAt::Fs(before.clone()), Policy::Sectors),
+                cut(CutAt::Fs(before), Policy::Drop),
                 cut(
                     CutAt::Fs(Trigger::after("fsync", n).named("journal")),
                     Policy::Drop,
@@ -233,6 +269,7 @@ fn creation_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let v = w.vmids[0];
     let cut = at_cut(w, ctx);
     let what = format!("{what} {cut:?}");
+    assert_written_ahead(ctx, v, &w.records(), &what);
     assert_eq!(cut.deletes, 0, "{what}: nothing is ever destroyed here");
     let first = restart_pass(w, &what);
     assert_converged(w, &what, 0);
@@ -335,6 +372,7 @@ fn rollback_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let v = w.vmids[0];
     let cut = at_cut(w, ctx);
     let what = format!("{what} {cut:?}");
+    assert_written_ahead(ctx, v, &w.records(), &what);
     if cut.deletes > 0 {
         assert!(
             cut.provenance,

@@ -242,6 +242,50 @@ fn two_keys_under_one_first_principal_are_one_signer() {
     assert_runs(&a, &spec);
 }
 
+/// `--submit` expecting exit 65 with `error`, not queued, and the counts
+/// (CONTRACT §11: `--submit --json` always carries them).
+fn submit_rejected(
+    a: &Agent,
+    files: &(std::path::PathBuf, std::path::PathBuf),
+    error: &str,
+    n: u64,
+    k: u64,
+) {
+    let sub = a.submit(files);
+    assert_eq!(sub.code, 65, "{}\n{}", sub.stdout, sub.stderr);
+    let doc = sub.json();
+    assert_eq!(doc["valid"], json!(false), "{doc}");
+    assert_eq!(doc["error"], json!(error), "{doc}");
+    assert_eq!(doc["queued"], json!(false), "{doc}");
+    assert_eq!(doc["approvals"], json!(n), "{doc}");
+    assert_eq!(doc["approvals_required"], json!(k), "{doc}");
+}
+
+#[test]
+fn a_rejected_submission_still_carries_the_approvals_the_queued_blob_holds() {
+    let v = stopped_guest();
+    let (a, _t) = team_agent("ap-rejected-doc", json!({"guest_destroy": 2}));
+    let blob = destroy_spec(v).build_now();
+    submit_ok(&a, &a.sign(&a.alice, &blob), json!(true), 1, 2);
+    // Over the queued bytes: alice's approval still stands, bob's key
+    // would be the second.
+    submit_rejected(&a, &a.sign(&a.rescue, &blob), "role_denied", 1, 2);
+    submit_rejected(&a, &a.sign(&a.mallory, &blob), "unknown_signer", 1, 2);
+    // Nothing queued holds these bytes.
+    let wipe = BlobSpec::new("storage_wipe", json!({}), Some(v)).build_now();
+    submit_rejected(&a, &a.sign(&a.alice, &wipe), "unsupported_op", 0, 1);
+    let late = BlobSpec {
+        issued_offset: -7200,
+        ..destroy_spec(v)
+    }
+    .build_now();
+    submit_rejected(&a, &a.sign(&a.alice, &late), "expired", 0, 2);
+    let (blob_file, _) = a.sign(&a.alice, &blob);
+    let missing_sig = a.dir.path().join("ops/no-such.sig");
+    submit_rejected(&a, &(blob_file, missing_sig), "malformed", 0, 1);
+    assert_eq!(approvals_added(&a), 0);
+}
+
 #[test]
 fn a_recovery_signature_on_a_destroy_does_not_count() {
     let v = stopped_guest();

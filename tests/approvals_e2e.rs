@@ -467,9 +467,11 @@ fn without_authz_approvals_one_signature_runs_an_op_as_before() {
     assert_eq!(items[0]["approvals_required"], json!(1));
     let run = a.pass();
     assert_eq!(run.code, 4);
+    // CONTRACT §11: until k approvals verify, the reason reads `N of K
+    // approvals`, k = 1 included.
     assert_eq!(
         run.actions()[0]["reason"],
-        json!("destructive: awaiting an operator signature")
+        json!("destructive: awaiting an operator signature (0 of 1 approvals)")
     );
     let spec = destroy_spec(v);
     let files = a.sign(&a.alice, &spec.build_now());

@@ -63,7 +63,9 @@ fn an_ha_managed_vm_stop_waits_for_a_signature_naming_ha_and_a_signed_stop_runs(
     let held = action(&acts, q, "stop");
     assert_eq!(held["decision"], json!("pending_signature"), "{held}");
     assert_eq!(held["class"], json!("destructive"), "{held}");
-    assert!(held["reason"].as_str().unwrap().contains("HA"), "{held}");
+    let reason = held["reason"].as_str().unwrap();
+    assert!(reason.contains("HA"), "{held}");
+    assert!(reason.ends_with("(0 of 1 approvals)"), "{held}");
     // The container is not forced off by its HA stack: it stops unsigned.
     let ct = action(&acts, c, "stop");
     assert_eq!(ct["outcome"], json!("succeeded"), "{ct}");

@@ -287,6 +287,40 @@ fn a_rejected_submission_still_carries_the_approvals_the_queued_blob_holds() {
 }
 
 #[test]
+fn a_signature_a_full_queued_op_cannot_hold_is_answered_with_the_counts_and_exit_1() {
+    let v = stopped_guest();
+    let mut a = Agent::new(pve(), "ap-full");
+    let max = felhom_agent::authz::MAX_HELD_SIGNATURES;
+    let keys: Vec<sshkeys::Key> = (0..=max)
+        .map(|i| sshkeys::keygen(&a.dir, &format!("keys/s{i}")))
+        .collect();
+    let lines: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("s{i} namespaces=\"{}\" {}", agent::NAMESPACE, k.public()))
+        .collect();
+    sshkeys::write_allowed_signers(&a.dir, "operational.allowed_signers", &lines);
+    a.config["authz"]["approvals"] = json!({"guest_destroy": 5});
+    a.write_config();
+    let blob = destroy_spec(v).build_now();
+    for (i, k) in keys.iter().enumerate().take(max) {
+        let how = if i == 0 {
+            json!(true)
+        } else {
+            json!("approval")
+        };
+        submit_ok(&a, &a.sign(k, &blob), how, i as u64 + 1, 5);
+    }
+    let sub = a.submit(&a.sign(&keys[max], &blob));
+    assert_eq!(sub.code, 1, "{}\n{}", sub.stdout, sub.stderr);
+    let doc = sub.json();
+    assert_eq!(doc["valid"], json!(true), "{doc}");
+    assert_eq!(doc["queued"], json!(false), "{doc}");
+    assert_eq!(doc["approvals"], json!(max), "{doc}");
+    assert_eq!(doc["approvals_required"], json!(5), "{doc}");
+}
+
+#[test]
 fn a_recovery_signature_on_a_destroy_does_not_count() {
     let v = stopped_guest();
     let (a, t) = team_agent("ap-recovery", json!({"guest_destroy": 2}));

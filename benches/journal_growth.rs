@@ -18,7 +18,7 @@
 //! of a process that opens the journal (a child of this bench, so nothing
 //! else it did counts), against the same child opening an empty journal.
 
-use felhom_agent::journal::format::{FRAME_OVERHEAD, HEADER_LEN};
+use felhom_agent::journal::format::{BATCH_HEAD, RECORD_HEAD};
 use felhom_agent::journal::{COMPACT_MIN_BYTES, DecisionRecord, Journal, OutcomeKind, Record};
 use felhom_agent::reconcile::audit::PassAudit;
 use std::path::{Path, PathBuf};
@@ -110,11 +110,10 @@ fn pass(
 }
 
 fn live_len(j: &Journal) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut len = HEADER_LEN as u64;
-    for r in j.index().live_records(felhom_agent::time::now_unix()) {
-        len += (r.encode()?.len() + FRAME_OVERHEAD) as u64;
-    }
-    Ok(len)
+    Ok(felhom_agent::journal::live_len(
+        &j.index(),
+        felhom_agent::time::now_unix(),
+    )?)
 }
 
 /// Peak RSS (KiB) of a child of this binary that opens the journal in
@@ -187,8 +186,9 @@ fn run_all() -> Result<(), Box<dyn std::error::Error>> {
             "OVER BOUND"
         }
     );
+    // Each decision appended on its own: one batch per record.
     let per_pass = PENDING_GUESTS as usize
-        * (Record::Decision(pending(9000, start)).encode()?.len() + FRAME_OVERHEAD);
+        * (Record::Decision(pending(9000, start)).encode()?.len() + BATCH_HEAD + RECORD_HEAD);
     let before = per_pass as u64 * passes as u64;
     println!(
         "before standing decisions and the live-state threshold (computed): {before} bytes \

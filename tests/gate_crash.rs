@@ -250,6 +250,82 @@ fn kill_after_the_task_id_is_journaled_resolves_from_the_task_without_resending(
     assert_eq!(deletes_of(&s.pve, s.vmid), 1);
 }
 
+/// A crash (or power cut) after a `key_rotation`'s nonce was consumed and
+/// before the signer file was renamed leaves the journal as built here: the
+/// intent and the consumed nonce, no outcome, the old file, and the
+/// rotation's temp file. The next start completes the rotation from the
+/// journaled op (local, idempotent) instead of leaving the operator's
+/// signed rotation consumed and unapplied, and deletes the temp file.
+#[test]
+fn a_key_rotation_interrupted_after_its_nonce_was_consumed_is_completed_at_the_next_start() {
+    use felhom_agent::journal::Journal;
+    let pve = FakePve::start();
+    let a = Agent::new(&pve, "gc-rotate");
+    let bob = sshkeys::keygen(&a.dir, "keys/bob");
+    let line = format!("bob namespaces=\"felhom-op-v1\" {}", bob.public());
+    let nonce = agent::fresh_nonce();
+    let j = Journal::open(&a.state_dir, Duration::from_secs(5)).unwrap();
+    j.append(Record::Intent {
+        op_id: "rot-1".into(),
+        vmid: 0,
+        op: "key_rotation".into(),
+        params: json!({"operational_signers": [line]}),
+        source: "job".into(),
+        idempotency_key: nonce.clone(),
+        nonce: Some(nonce.clone()),
+        at: None,
+    })
+    .unwrap();
+    j.append(Record::NonceConsumed {
+        nonce: nonce.clone(),
+        expires_at: felhom_agent::time::now_unix() + 3600,
+        op_id: "rot-1".into(),
+    })
+    .unwrap();
+    drop(j);
+    let dir = a.operational.parent().unwrap();
+    let temp = dir.join(".operational.allowed_signers.tmp.4194305");
+    std::fs::write(&temp, b"# half-written\n").unwrap();
+
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.json()["recovery"]["resolved"],
+        json!(1),
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(&a.operational).unwrap();
+    assert!(
+        text.contains(&bob.public()) && !text.contains(&a.alice.public()),
+        "the rotation was not completed: {text}"
+    );
+    assert!(!temp.exists(), "the rotation's temp file is left behind");
+    let records = a.records();
+    assert!(records.iter().any(
+        |r| matches!(r, Record::Outcome { op_id, outcome: OutcomeKind::Succeeded, .. } if op_id == "rot-1")
+    ));
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::SignersRotated { nonce: n, .. } if *n == nonce))
+    );
+    let destroy = BlobSpec::new("guest_destroy", json!({"purge": true}), Some(100));
+    let by_bob = a.sign(&bob, &destroy.build_now());
+    assert_eq!(a.check_op(&by_bob).code, 0, "the new key is in force");
+    let by_alice = a.sign(
+        &a.alice,
+        &BlobSpec::new("guest_destroy", json!({"purge": true}), Some(100)).build_now(),
+    );
+    assert_eq!(
+        a.check_op(&by_alice).json()["error"],
+        json!("unknown_signer")
+    );
+    let again = a.pass();
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(again.json()["recovery"]["examined"], json!(0));
+}
+
 #[test]
 fn a_crash_between_the_intent_and_the_nonce_runs_the_op_once_and_the_note_says_so() {
     let s = scenario("gc-intent");

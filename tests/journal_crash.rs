@@ -220,19 +220,29 @@ fn sigkill_at_random_instants_never_loses_or_duplicates_an_acknowledged_record()
     );
 }
 
-/// `sync: true` fails every journal fdatasync; `false` fails directory syncs.
+/// `sync: true` fails every journal fdatasync that follows a write (the
+/// open's own sync, before any append, succeeds); `false` fails directory
+/// syncs.
 struct FailFs {
     sync: bool,
 }
 
-struct FailSyncFile(Box<dyn JournalFile>);
+struct FailSyncFile {
+    inner: Box<dyn JournalFile>,
+    written: bool,
+}
 
 impl JournalFile for FailSyncFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.append(bytes)
+        self.written = true;
+        self.inner.append(bytes)
     }
     fn sync(&mut self) -> io::Result<()> {
-        Err(io::Error::other("injected EIO on fdatasync"))
+        if self.written {
+            Err(io::Error::other("injected EIO on fdatasync"))
+        } else {
+            self.inner.sync()
+        }
     }
 }
 
@@ -243,7 +253,10 @@ impl Fs for FailFs {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
         let f = RealFs.open_append(path)?;
         Ok(if self.sync {
-            Box::new(FailSyncFile(f))
+            Box::new(FailSyncFile {
+                inner: f,
+                written: false,
+            })
         } else {
             f
         })

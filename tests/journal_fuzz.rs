@@ -164,6 +164,52 @@ fn mutated_journal_images_never_panic_and_give_a_typed_verdict() {
     );
 }
 
+/// The same records as a format version 1 image (earlier releases), which
+/// this build still reads.
+fn seed_v1_journal() -> Vec<u8> {
+    use journal::format::{Header, Version};
+    let header = Header {
+        version: Version::V1,
+        salt: [9u8; 16],
+        first_seq: 1,
+        prev_head: [0u8; 32],
+    };
+    let mut bytes = header.encode().to_vec();
+    for (i, r) in sample_records().iter().enumerate() {
+        journal::format_v1::encode_frame(
+            &mut bytes,
+            &header.salt,
+            i as u64 + 1,
+            &r.encode().unwrap(),
+        );
+    }
+    bytes
+}
+
+#[test]
+fn mutated_version_1_images_never_panic_and_give_a_typed_verdict() {
+    let seed = seed_v1_journal();
+    assert_eq!(
+        journal::verify_bytes(&seed).unwrap().records,
+        sample_records().len() as u64
+    );
+    let mut rng = Rng(0x0bad_5eed_0001_0001);
+    let (mut clean, mut torn, mut damaged) = (0u32, 0u32, 0u32);
+    for _ in 0..30_000 {
+        let input = mutate(&mut rng, &seed, &seed);
+        match journal::verify_bytes(&input) {
+            Ok(r) if r.torn_tail.is_none() => clean += 1,
+            Ok(_) => torn += 1,
+            Err(JournalError::Damaged { .. }) => damaged += 1,
+            Err(e) => panic!("unexpected error kind: {e}"),
+        }
+    }
+    assert!(
+        clean > 0 && torn > 500 && damaged > 500,
+        "{clean} {torn} {damaged}"
+    );
+}
+
 #[test]
 fn mutated_record_payloads_never_panic_and_decode_or_fail_typed() {
     let seeds: Vec<Vec<u8>> = sample_records()

@@ -19,7 +19,6 @@ mod sshkeys;
 
 use agent::{Agent, BlobSpec};
 use fakepve::FakePve;
-use felhom_agent::journal::format::{FRAME_OVERHEAD, HEADER_LEN};
 use felhom_agent::journal::{
     COMPACT_MIN_BYTES, DecisionRecord, Index, Journal, OutcomeKind, Record,
 };
@@ -43,12 +42,7 @@ fn open(dir: &Path) -> Journal {
 
 /// Bytes of the file compaction would write now: the live state.
 fn live_len(index: &Index) -> u64 {
-    let records: u64 = index
-        .live_records(felhom_agent::time::now_unix())
-        .iter()
-        .map(|r| (r.encode().unwrap().len() + FRAME_OVERHEAD) as u64)
-        .sum();
-    records + HEADER_LEN as u64
+    felhom_agent::journal::live_len(index, felhom_agent::time::now_unix()).unwrap()
 }
 
 fn bound(index: &Index) -> u64 {

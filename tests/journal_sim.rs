@@ -14,8 +14,12 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/hooked_fs.rs"]
+mod hooked_fs;
+
 use felhom_agent::journal::io::{Fs, JournalFile, RealFs};
 use felhom_agent::journal::{self, Journal, JournalError, Record};
+use hooked_fs::{HookedFs, Hooks};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -41,56 +45,6 @@ struct Log {
     events: Vec<Event>,
     /// (events logged when the append returned, generation acknowledged)
     acks: Vec<(usize, u64)>,
-}
-
-/// What a test does after each append to, and sync of, the journal file
-/// (the real call has happened by then).
-trait Hooks: Send + Sync {
-    fn appended(&self, _bytes: &[u8]) {}
-    fn synced(&self) {}
-}
-
-/// The real file system, with [`Hooks`] on the journal file (compaction's
-/// temporary file is not hooked).
-struct HookedFs(Arc<dyn Hooks>);
-
-struct HookedFile {
-    inner: Box<dyn JournalFile>,
-    hooks: Arc<dyn Hooks>,
-}
-
-impl JournalFile for HookedFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.inner.append(bytes)?;
-        self.hooks.appended(bytes);
-        Ok(())
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        self.inner.sync()?;
-        self.hooks.synced();
-        Ok(())
-    }
-}
-
-impl Fs for HookedFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
-        RealFs.create(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn JournalFile>> {
-        Ok(Box::new(HookedFile {
-            inner: RealFs.open_append(path)?,
-            hooks: self.0.clone(),
-        }))
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFs.sync_dir(dir)
-    }
 }
 
 /// Records the journal's appends and syncs.
@@ -166,19 +120,43 @@ fn append_concurrently(j: &Arc<Journal>, log: &Arc<Mutex<Log>>, threads: u64, pe
     }
 }
 
-/// The generations in a batch of whole frames as handed to `write`.
-fn frame_generations(mut bytes: &[u8]) -> Vec<u64> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
-        let end = journal::format::FRAME_OVERHEAD + len;
-        match Record::decode(&bytes[journal::format::FRAME_OVERHEAD..end]).unwrap() {
-            Record::GenerationApplied { generation } => out.push(generation),
-            other => panic!("unexpected {other:?}"),
+fn u32_at(bytes: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// `(offset, length)` of each record payload in whole batches as handed to
+/// `write` (the layout documented in `journal::format`), and the offsets
+/// where the batches start.
+fn batch_layout(bytes: &[u8]) -> (Vec<(usize, usize)>, Vec<usize>) {
+    use journal::format::{BATCH_HEAD, RECORD_HEAD};
+    let (mut records, mut batches) = (Vec::new(), Vec::new());
+    let mut off = 0;
+    while off + BATCH_HEAD <= bytes.len() {
+        batches.push(off);
+        let end = off + BATCH_HEAD + u32_at(bytes, off);
+        let mut at = off + BATCH_HEAD;
+        while at < end.min(bytes.len()) {
+            let len = u32_at(bytes, at);
+            records.push((at + RECORD_HEAD, len));
+            at += RECORD_HEAD + len;
         }
-        bytes = &bytes[end..];
+        off = end;
     }
-    out
+    (records, batches)
+}
+
+/// The generations in whole batches as handed to `write`.
+fn frame_generations(bytes: &[u8]) -> Vec<u64> {
+    batch_layout(bytes)
+        .0
+        .into_iter()
+        .map(
+            |(at, len)| match Record::decode(&bytes[at..at + len]).unwrap() {
+                Record::GenerationApplied { generation } => generation,
+                other => panic!("unexpected {other:?}"),
+            },
+        )
+        .collect()
 }
 
 #[test]
@@ -265,15 +243,16 @@ fn split_at_crash(initial: &[u8], events: &[Event], k: usize) -> (Vec<u8>, Vec<u
     (durable, pending)
 }
 
-/// Prefix lengths worth materializing: every frame boundary and its
-/// neighbours, plus a stride through the rest.
+/// Prefix lengths worth materializing: every batch and record boundary and
+/// their neighbours, plus a stride through the rest.
 fn prefix_lengths(pending: &[u8]) -> Vec<usize> {
     let mut lens = vec![0, pending.len()];
-    let mut off = 0usize;
-    while off + 4 <= pending.len() {
-        let len = u32::from_le_bytes(pending[off..off + 4].try_into().unwrap()) as usize;
-        lens.extend([off.saturating_sub(1), off, off + 1, off + 4, off + 27]);
-        off += journal::format::FRAME_OVERHEAD + len;
+    let (records, batches) = batch_layout(pending);
+    for off in batches {
+        lens.extend([off.saturating_sub(1), off, off + 1, off + 4, off + 31]);
+    }
+    for (at, len) in records {
+        lens.extend([at - 4, at, at + len - 1, at + len]);
     }
     lens.extend((0..pending.len()).step_by(11));
     lens.retain(|&l| l <= pending.len());
@@ -520,15 +499,24 @@ fn a_failed_compaction_step_before_the_rename_keeps_the_old_journal_live() {
     }
 }
 
-/// A disk whose every journal sync waits for the test's go-ahead, and says
-/// when it starts and on which thread.
+/// A disk whose every journal sync after an append waits for the test's
+/// go-ahead, and says when it starts and on which thread (the open's own
+/// sync, before any append, passes).
 struct Gate {
     started: std::sync::mpsc::Sender<std::thread::ThreadId>,
     go: Mutex<std::sync::mpsc::Receiver<()>>,
+    written: std::sync::atomic::AtomicBool,
 }
 
 impl Hooks for Gate {
+    fn appended(&self, _bytes: &[u8]) {
+        self.written
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     fn synced(&self) {
+        if !self.written.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         self.started.send(std::thread::current().id()).unwrap();
         self.go
             .lock()
@@ -551,6 +539,7 @@ fn the_leader_keeps_flushing_then_hands_over_to_a_queued_appender() {
     let fs = Arc::new(HookedFs(Arc::new(Gate {
         started: started_tx,
         go: Mutex::new(go_rx),
+        written: std::sync::atomic::AtomicBool::new(false),
     })));
     let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
     let spawn_append = |generation: u64| {
@@ -605,6 +594,7 @@ fn a_compaction_during_a_sync_waits_for_it_and_is_woken() {
     let fs = Arc::new(HookedFs(Arc::new(Gate {
         started: started_tx,
         go: Mutex::new(go_rx),
+        written: std::sync::atomic::AtomicBool::new(false),
     })));
     let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
     let appender = {
@@ -704,5 +694,74 @@ fn appenders_and_a_compactor_racing_lose_nothing_and_never_hang() {
         total as u64,
         RACE_THREADS * RACE_PER_THREAD,
         "no record lost"
+    );
+}
+
+/// Records that arrive while a sync runs and add up to more than one batch
+/// may hold are written as several batches, each at most
+/// `MAX_BATCH_BYTES`, each synced before the next is written, and every
+/// appender returns.
+#[test]
+fn pending_records_beyond_the_batch_bound_go_out_in_several_synced_batches() {
+    const BIG: u64 = 6;
+    let dir = fresh_dir("batch-bound");
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let fs = Arc::new(HookedFs(Arc::new(Gate {
+        started: started_tx,
+        go: Mutex::new(go_rx),
+        written: std::sync::atomic::AtomicBool::new(false),
+    })));
+    let j = Arc::new(Journal::open_with(&dir, Duration::from_secs(1), fs).unwrap());
+    let line = "x".repeat(900_000);
+    let spawn = |generation: u64, big: bool| {
+        let (j, line) = (j.clone(), line.clone());
+        std::thread::spawn(move || {
+            let record = if big {
+                Record::SignersRotated {
+                    lines: vec![line],
+                    nonce: format!("n{generation}"),
+                }
+            } else {
+                Record::GenerationApplied { generation }
+            };
+            j.append(record).unwrap()
+        })
+    };
+    let mut appenders = vec![spawn(0, false)];
+    started.recv_timeout(Duration::from_secs(60)).unwrap();
+    appenders.extend((1..=BIG).map(|g| spawn(g, true)));
+    while j.with_index(|ix| ix.records) < BIG + 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut syncs = 1;
+    go.send(()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !appenders.iter().all(|a| a.is_finished()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an appender never returned"
+        );
+        if started.recv_timeout(Duration::from_millis(20)).is_ok() {
+            syncs += 1;
+            go.send(()).unwrap();
+        }
+    }
+    for a in appenders {
+        a.join().unwrap();
+    }
+    drop(j);
+    let bytes = std::fs::read(dir.join("journal")).unwrap();
+    let (records, batches) = batch_layout(&bytes[journal::format::HEADER_LEN..]);
+    assert_eq!(records.len() as u64, BIG + 1);
+    assert!(batches.len() >= 3, "{} batches", batches.len());
+    assert_eq!(syncs, batches.len(), "one sync per batch");
+    let body = &bytes[journal::format::HEADER_LEN..];
+    for b in &batches {
+        assert!(u32_at(body, *b) <= journal::format::MAX_BATCH_BYTES);
+    }
+    assert_eq!(
+        journal::verify_file(&dir.join("journal")).unwrap().records,
+        BIG + 1
     );
 }

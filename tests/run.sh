@@ -4,9 +4,10 @@
 #   bash tests/run.sh
 #
 # Needs: Rust (cargo, rustfmt, clippy), Python 3 with venv/pip, OpenSSH (ssh-keygen),
-# git, dpkg-deb; systemd-analyze, openssl, lintian and promtool (installed with
-# apt-get when run as root).
-# Installs: fakepve[crypto]==0.5.0 into target/test-venv (from PyPI).
+#        git, dpkg-deb; /dev/fuse (the power-cut tests mount a FUSE file system);
+#        systemd-analyze, openssl, lintian, promtool and fuse3 (installed with apt-get when
+#        run as root).
+# Installs: fakepve[crypto]==0.5.0 and mfusepy==3.1.1 into target/test-venv (from PyPI).
 #
 # Builds the Debian package once (bash dist/deb.sh, a release build: about a
 # minute, less when only the agent changed) for tests/package_*.rs. With
@@ -58,12 +59,25 @@ if ! command -v promtool >/dev/null 2>&1; then
   need promtool "install Prometheus' promtool (apt-get install prometheus) for the metrics and alert-rule tests"
 fi
 
+if ! command -v fusermount3 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing fuse3 (the power-cut tests' FUSE file system)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null
+  fi
+  need fusermount3 "install FUSE 3 (apt-get install fuse3) for the power-cut tests"
+fi
+[ -e /dev/fuse ] || { echo "tests/run.sh: /dev/fuse missing — the power-cut tests need FUSE (modprobe fuse; in a container: --device /dev/fuse --cap-add SYS_ADMIN)" >&2; exit 1; }
+
 venv=target/test-venv
 if ! "$venv/bin/python3" -c 'import fakepve' >/dev/null 2>&1; then
   echo "== installing fakepve[crypto]==0.5.0 into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'fakepve[crypto]==0.5.0'
+fi
+if ! "$venv/bin/python3" -c 'import mfusepy' >/dev/null 2>&1; then
+  echo "== installing mfusepy==3.1.1 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'mfusepy==3.1.1'
 fi
 export FELHOM_TEST_PYTHON="$PWD/$venv/bin/python3"
 

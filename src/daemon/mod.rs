@@ -202,8 +202,14 @@ fn start_up(config: &Config, client: &Client) -> Result<Option<u64>, u8> {
     let journal = Journal::open(&config.state_dir, crate::journal::LOCK_WAIT)
         .map_err(|e| journal_exit(&e))?;
     crate::status::remove_stale_temps(config);
-    let recovery =
-        crate::reconcile::recover::recover(&journal, client).map_err(|e| journal_exit(&e))?;
+    // Before the hub loop runs: it replaces the last good desired state
+    // without the state lock.
+    crate::reconcile::leftovers::remove_stale_temps(
+        config,
+        crate::reconcile::leftovers::Moment::DaemonStart,
+    );
+    let recovery = crate::reconcile::recover::recover(&journal, client, config)
+        .map_err(|e| journal_exit(&e))?;
     for note in &recovery.notes {
         log::warn!("recovery: {note}");
     }

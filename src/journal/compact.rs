@@ -5,7 +5,8 @@
 //!
 //! Steps, each a crash point: (1) write `journal.tmp` (header with a fresh
 //! salt, `first_seq` continuing the old numbering, `prev_head` = the old
-//! chain head; then the live records); (2) `fdatasync` it; (3) rename it over
+//! chain head; then the live records, in batches of up to
+//! `format::MAX_BATCH_BYTES`); (2) `fdatasync` it; (3) rename it over
 //! `journal`; (4) fsync the directory. Before (3) completes the old file is
 //! the journal (a leftover temp file is deleted at the next open); after it
 //! the new one is. Rename is atomic, so a crash leaves the old or the new
@@ -32,6 +33,7 @@ use super::format::{self, HEADER_LEN, Header};
 use super::handle::{Journal, lock, state_from};
 use super::index::Index;
 use super::io::{Fs, fatal_io, new_salt};
+use super::record::Record;
 use super::{JOURNAL_FILE, TEMP_FILE, replay};
 use std::path::Path;
 
@@ -86,18 +88,14 @@ impl Journal {
             };
         }
         st.compactor_waiting = false;
-        let header = Header {
-            salt: new_salt(&st.chain_head),
-            first_seq: st.next_seq,
-            prev_head: st.chain_head,
-        };
-        let mut bytes = header.encode().to_vec();
-        let mut seq = header.first_seq;
-        for record in st.index.live_records(now) {
-            let payload = record.encode()?;
-            format::encode_frame(&mut bytes, &header.salt, seq, &payload);
-            seq = seq.saturating_add(1);
-        }
+        let header = Header::new(new_salt(&st.chain_head), st.next_seq, st.chain_head);
+        let payloads = st
+            .index
+            .live_records(now)
+            .iter()
+            .map(Record::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = encode_file(&header, &payloads);
         // Replaying what is about to be installed proves it reads back, and
         // makes the in-memory state exactly what the next open will see.
         let (index, summary) = replay(&bytes)?;
@@ -122,18 +120,65 @@ impl Journal {
     }
 }
 
-/// The size of the file a compaction at `now` would write for `index`.
-fn live_len(index: &Index, now: i64) -> Result<u64, JournalError> {
-    let mut len = HEADER_LEN;
-    for record in index.live_records(now) {
-        len = len.saturating_add(
-            record
-                .encode()?
-                .len()
-                .saturating_add(format::FRAME_OVERHEAD),
-        );
+/// How many records go in each batch of a compacted file, for records of
+/// these payload lengths: as many as fit in [`format::MAX_BATCH_BYTES`],
+/// at least one.
+fn batch_counts(lens: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let (mut records, mut body) = (0usize, 0usize);
+    for len in lens {
+        let framed = format::RECORD_HEAD.saturating_add(len);
+        if records > 0 && body.saturating_add(framed) > format::MAX_BATCH_BYTES {
+            counts.push(records);
+            (records, body) = (0, 0);
+        }
+        records += 1;
+        body = body.saturating_add(framed);
     }
-    Ok(u64::try_from(len).unwrap_or(u64::MAX))
+    if records > 0 {
+        counts.push(records);
+    }
+    counts
+}
+
+/// A whole file: `header`, then `payloads` in batches ([`batch_counts`]).
+/// Several batches in one write are safe here: the file is synced before it
+/// is renamed into place.
+fn encode_file(header: &Header, payloads: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = header.encode().to_vec();
+    let mut seq = header.first_seq;
+    let mut rest = payloads;
+    for n in batch_counts(payloads.iter().map(Vec::len)) {
+        let (batch, later) = rest.split_at(n.min(rest.len()));
+        format::encode_batch(
+            &mut bytes,
+            &header.salt,
+            seq,
+            batch.iter().map(Vec::as_slice),
+        );
+        seq = seq.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        rest = later;
+    }
+    bytes
+}
+
+/// The size of the file a compaction at `now` would write for `index`:
+/// the live state, as the compaction threshold measures it.
+pub fn live_len(index: &Index, now: i64) -> Result<u64, JournalError> {
+    let lens = index
+        .live_records(now)
+        .iter()
+        .map(|r| r.encode().map(|p| p.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records: usize = lens
+        .iter()
+        .map(|l| format::RECORD_HEAD.saturating_add(*l))
+        .sum();
+    let batches = batch_counts(lens).len().saturating_mul(format::BATCH_HEAD);
+    Ok(
+        u64::try_from(HEADER_LEN.saturating_add(records).saturating_add(batches))
+            .unwrap_or(u64::MAX),
+    )
 }
 
 /// Installs `bytes` as `<dir>/journal` via the temp file, rename and

@@ -9,11 +9,15 @@ use std::path::PathBuf;
 pub enum DamageReason {
     /// The file is shorter than its header.
     ShortHeader,
-    /// The file does not start with the journal magic (or another version).
+    /// The file does not start with the journal magic.
     BadMagic,
+    /// A journal of a format version this build does not read (a newer
+    /// release wrote it).
+    UnknownVersion { version: u8 },
     /// The header's checksum does not match.
     BadHeaderCheck,
-    /// An invalid frame is followed by a valid one at `valid_at`.
+    /// Bytes that do not validate are followed by a batch (or, in format
+    /// version 1, a frame) that does, at `valid_at`.
     InvalidBeforeValid { valid_at: u64 },
     /// A frame validated but its payload is not a known record.
     BadRecord { detail: String },
@@ -25,12 +29,18 @@ impl fmt::Display for DamageReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DamageReason::ShortHeader => f.write_str("file shorter than the journal header"),
-            DamageReason::BadMagic => f.write_str("not a journal file of this format version"),
+            DamageReason::BadMagic => f.write_str("not a felhom-agent journal file"),
+            DamageReason::UnknownVersion { version } => write!(
+                f,
+                "journal format version {version} was written by a newer felhom-agent; this \
+                 release reads versions 1 and 2 (downgrading is not supported)"
+            ),
             DamageReason::BadHeaderCheck => f.write_str("header checksum mismatch"),
             DamageReason::InvalidBeforeValid { valid_at } => {
                 write!(
                     f,
-                    "invalid frame followed by a valid frame at offset {valid_at}"
+                    "bytes that do not validate are followed by valid records at offset \
+                     {valid_at}, so they had been made durable"
                 )
             }
             DamageReason::BadRecord { detail } => {

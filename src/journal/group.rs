@@ -1,34 +1,46 @@
 //! `journal::group`: append with group commit.
 //!
-//! Owns: turning a record into a durable frame. Many lane threads append at
-//! once; one `write` + one `fdatasync` covers every frame queued while the
-//! previous sync ran, and each appender returns only once the frame holding
-//! its own record is durable.
+//! Owns: turning a record into a durable batch (`format`). Many lane
+//! threads append at once; one `write` + one `fdatasync` covers every
+//! record queued while the previous sync ran, as one batch with one check,
+//! and each appender returns only once the batch holding its own record is
+//! durable.
 //!
 //! Protocol (all under the state mutex except the I/O and the wake-ups):
-//! 1. Encode the JSON outside the lock; under it take the next seq, frame
-//!    the record into `pending`, advance the chain, fold it into the index.
-//! 2. If no one is flushing, become the *leader*: take all of `pending`,
-//!    release the lock, write and `fdatasync` it, retake the lock, publish
-//!    `durable_next` (an atomic), and take out the waiters whose records
-//!    that sync covered. If more frames arrived meanwhile, take them as the
-//!    next batch, release the lock, wake the covered waiters (the leader
-//!    unparks the first; it unparks the rest while the leader syncs) and
-//!    flush again, up to [`MAX_LEADER_BATCHES`] batches in a row. Then hand
-//!    leadership to the oldest waiter still pending (it is unparked, finds
-//!    no leader, and leads) and return.
+//! 1. Encode the JSON outside the lock; under it take the next seq, add the
+//!    record to the `pending` batch, fold it into the index.
+//! 2. If no one is flushing, become the *leader*: take `pending` as the
+//!    next batch (at most [`format::MAX_BATCH_BYTES`] of records; the rest
+//!    stays pending), release the lock, seal (check), write and `fdatasync`
+//!    it, retake the lock, advance the chain, publish `durable_next` (an
+//!    atomic), and take out the waiters whose records that sync covered. If
+//!    more records arrived meanwhile, take them as the next batch, release
+//!    the lock, wake the covered waiters (the leader unparks the first; it
+//!    unparks the rest while the leader syncs) and flush again, up to
+//!    [`MAX_LEADER_BATCHES`] batches in a row. Then hand leadership to the
+//!    oldest waiter still pending (it is unparked, finds no leader, and
+//!    leads) and return.
 //! 3. Otherwise register as a waiter (seq + thread, in the same critical
 //!    section as step 1, so a leader can never miss it) and park until
 //!    `durable_next > seq`. A waiter woken while nothing is durable for it
 //!    and no one leads becomes the leader (step 2).
+//!
+//! Power-loss invariant (the torn-tail rule in `format` rests on it): a
+//! batch is written only after the previous one's `fdatasync` returned, so
+//! at most one batch is ever unsynced, and it is the last in the file. One
+//! leader at a time (`flushing`) and write-then-sync inside
+//! [`Journal::write_durably`] give it.
 //!
 //! Why parking instead of a condvar: a woken appender checks the atomic and
 //! returns without touching the state mutex, so one sync completing does not
 //! make dozens of threads fight for that mutex (on two cores each lost fight
 //! is another context switch). Why the leader keeps flushing: the disk
 //! starts the next sync without waiting for another thread to be scheduled.
+//! Why the leader seals: the check over a batch is known only once the
+//! batch is closed, and computing it outside the lock lets appenders queue
+//! the next batch meanwhile.
 //!
-//! Order: seqs are assigned under the lock in the order frames enter
+//! Order: seqs are assigned under the lock in the order records enter
 //! `pending`, and batches are written in that order, so file order is seq
 //! order. A failed write or sync exits the process (`fatal_io`), so no
 //! waiter is ever left parked for a record that will not become durable.
@@ -45,19 +57,63 @@ use std::sync::atomic::Ordering;
 /// caller waits at most this many syncs.
 pub const MAX_LEADER_BATCHES: u32 = 16;
 
-/// What one sync covers: frames up to (not including) seq `upto`.
+/// What one write and sync cover: the records from seq `seq` up to (not
+/// including) `upto`, as one batch (head not yet sealed).
 struct Batch {
     bytes: Vec<u8>,
+    seq: u64,
     upto: u64,
 }
 
-/// Takes everything pending as the next batch (under the state mutex).
-fn take_pending(st: &mut State) -> Batch {
-    let spare = std::mem::take(&mut st.spare);
-    Batch {
-        bytes: std::mem::replace(&mut st.pending, spare),
-        upto: st.next_seq,
+impl Batch {
+    fn count(&self) -> u32 {
+        u32::try_from(self.upto.saturating_sub(self.seq)).unwrap_or(u32::MAX)
     }
+}
+
+/// Takes what is pending as the next batch (under the state mutex): all of
+/// it, or, past [`format::MAX_BATCH_BYTES`], the records that fit (at least
+/// one), the rest staying pending as the start of the next batch.
+fn take_pending(st: &mut State) -> Batch {
+    let seq = st.pending_seq;
+    let body = st.pending.get(format::BATCH_HEAD..).unwrap_or_default();
+    if body.len() <= format::MAX_BATCH_BYTES {
+        let spare = std::mem::take(&mut st.spare);
+        return Batch {
+            bytes: std::mem::replace(&mut st.pending, spare),
+            seq,
+            upto: st.next_seq,
+        };
+    }
+    let (fit, records) = fitting_records(body);
+    let rest = st
+        .pending
+        .split_off(format::BATCH_HEAD.saturating_add(fit).min(st.pending.len()));
+    let mut next = Vec::with_capacity(format::BATCH_HEAD.saturating_add(rest.len()));
+    next.resize(format::BATCH_HEAD, 0);
+    next.extend_from_slice(&rest);
+    st.pending_seq = seq.saturating_add(records);
+    Batch {
+        bytes: std::mem::replace(&mut st.pending, next),
+        seq,
+        upto: st.pending_seq,
+    }
+}
+
+/// The leading records of a batch body that fit in one batch: `(bytes,
+/// records)`, at least the first record (every record fits alone).
+fn fitting_records(body: &[u8]) -> (usize, u64) {
+    let mut fit = 0usize;
+    let mut records = 0u64;
+    for (at, payload) in format::records_in(body) {
+        let end = at + format::RECORD_HEAD + payload.len();
+        if end > format::MAX_BATCH_BYTES && records > 0 {
+            break;
+        }
+        fit = end;
+        records += 1;
+    }
+    (fit, records)
 }
 
 /// A flush buffer larger than this is freed after use rather than kept.
@@ -72,9 +128,11 @@ impl Journal {
         st.next_seq = seq.checked_add(1).ok_or(JournalError::Encode {
             detail: "sequence numbers exhausted".to_string(),
         })?;
-        let salt = st.salt;
-        let digest = format::encode_frame(&mut st.pending, &salt, seq, &payload);
-        st.chain_head = format::chain_next(&st.chain_head, &digest);
+        if st.pending.is_empty() {
+            st.pending.resize(format::BATCH_HEAD, 0);
+            st.pending_seq = seq;
+        }
+        format::push_record(&mut st.pending, &payload);
         st.index.apply(record);
         if st.flushing {
             st.waiters.push(Waiter {
@@ -85,7 +143,7 @@ impl Journal {
             self.wait_durable(seq);
         } else {
             st.flushing = true;
-            self.lead(st);
+            self.lead(st, seq);
         }
         Ok(seq)
     }
@@ -106,25 +164,31 @@ impl Journal {
             }
             if !st.flushing {
                 // Handed over (or a spurious wake-up found no leader): this
-                // record is in `pending`, so the first batch covers it.
+                // record is in `pending`, and a leader flushes until its own
+                // record is durable.
                 st.flushing = true;
                 st.waiters.retain(|w| w.seq != seq);
-                self.lead(st);
+                self.lead(st, seq);
                 return;
             }
         }
     }
 
     /// Flushes `pending` as the leader (`st.flushing` is set by the caller)
-    /// until it is empty or [`MAX_LEADER_BATCHES`] were written; clears
-    /// `flushing` before returning.
-    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+    /// until it is empty or [`MAX_LEADER_BATCHES`] were written and the
+    /// leader's own record `seq` is durable; clears `flushing` before
+    /// returning.
+    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>, seq: u64) {
         let mut batches = 0u32;
+        let salt = st.salt;
         let mut batch = take_pending(&mut st);
         drop(st);
         loop {
+            let count = batch.count();
+            let digest = format::seal_batch(&mut batch.bytes, &salt, batch.seq, count);
             self.write_durably(&batch.bytes);
             let mut st = lock(&self.state);
+            st.chain_head = format::chain_next(&st.chain_head, &digest);
             self.durable_next.store(batch.upto, Ordering::Release);
             st.file_len = st
                 .file_len
@@ -136,7 +200,8 @@ impl Journal {
             let covered = st.waiters.partition_point(|w| w.seq < batch.upto);
             let woken: Vec<Waiter> = st.waiters.drain(..covered).collect();
             batches = batches.saturating_add(1);
-            if !st.pending.is_empty() && batches < MAX_LEADER_BATCHES {
+            let own_pending = batch.upto <= seq;
+            if !st.pending.is_empty() && (batches < MAX_LEADER_BATCHES || own_pending) {
                 // Take the next batch before anyone runs, so the disk gets
                 // it as soon as the wake-ups are handed off.
                 batch = take_pending(&mut st);

@@ -1,20 +1,30 @@
 //! `journal::handle`: [`Journal`], the mutating handle, and how it opens.
 //!
 //! Owns: the open sequence (state dir, lock, stale temp file, create or
-//! replay, torn-tail repair) and the shared state appenders and compaction
-//! work on. Trusts: `format::scan` for what validates.
+//! replay, torn-tail repair, the sync before the first append, the
+//! conversion of a format version 1 file) and the shared state appenders
+//! and compaction work on. Trusts: `format::scan` for what validates.
 //!
 //! Invariants:
 //! - A `Journal` exists only while its process holds the state lock.
 //! - `State` mirrors the file: `Journal::durable_next` is the first seq not
-//!   yet durable; `pending` holds encoded frames not yet handed to the kernel;
-//!   the index already includes pending records (they become durable or the
-//!   process exits).
+//!   yet durable; `pending` holds the batch being gathered (its head not
+//!   yet sealed, records from `pending_seq` on) not yet handed to the
+//!   kernel; the index already includes pending records (they become
+//!   durable or the process exits); `chain_head` covers the durable
+//!   batches.
+//! - Nothing is appended until the file as read is durable: a process
+//!   killed between its write and its sync left that batch in the page
+//!   cache, valid to read; syncing it first keeps it the only unsynced
+//!   batch the file has ever had (`format`, the torn-tail rule).
+//! - Only format version 2 is ever appended to: a version 1 file is
+//!   replaced by a compaction (which writes version 2) before the handle is
+//!   returned.
 //! - The sink is touched only by the one appender that set `flushing`, or
 //!   by compaction while nothing is flushing or pending.
 
 use super::error::JournalError;
-use super::format::{self, Hash, Header, SALT_LEN};
+use super::format::{self, Hash, Header, SALT_LEN, Version};
 use super::index::Index;
 use super::io::{Fs, JournalFile, RealFs, fatal_io};
 use super::lock::StateLock;
@@ -52,8 +62,13 @@ pub(super) struct Waiter {
 pub(super) struct State {
     pub salt: [u8; SALT_LEN],
     pub next_seq: u64,
+    /// Chain head over the durable batches.
     pub chain_head: Hash,
+    /// The batch being gathered: [`format::BATCH_HEAD`] reserved bytes and
+    /// records, or empty.
     pub pending: Vec<u8>,
+    /// Seq of the first record in `pending`.
+    pub pending_seq: u64,
     /// An emptied flush buffer, reused for the next `pending`.
     pub spare: Vec<u8>,
     /// A leader is flushing (see `group`).
@@ -88,27 +103,35 @@ impl Journal {
         let lock = StateLock::acquire(state_dir, lock_wait)?;
         let path = state_dir.join(JOURNAL_FILE);
         remove_stale_temp(state_dir)?;
-        let (state, recovered) = match super::read_journal(&path)? {
-            None => (create_empty(fs.as_ref(), state_dir, &path)?, None),
+        let (state, recovered, version) = match super::read_journal(&path)? {
+            None => (
+                create_empty(fs.as_ref(), state_dir, &path)?,
+                None,
+                Version::V2,
+            ),
             Some(bytes) => {
                 let (index, summary) = replay(&bytes)?;
+                let version = summary.header.version;
                 // The live state is measured when compaction first asks.
-                (state_from(index, &summary, 0), summary.torn_tail)
+                let state = state_from(index, &summary, 0);
+                (state, summary.torn_tail, version)
             }
         };
         if let Some((offset, bytes)) = recovered {
             log::warn!(
                 "journal {}: torn tail repaired: truncated at offset {offset}, {bytes} bytes dropped \
-                 (an append that never completed)",
+                 (a write that never completed or was never synced)",
                 path.display()
             );
             fs.truncate(&path, offset)
                 .map_err(|e| JournalError::io("truncate torn tail", &path, e))?;
         }
-        let sink = fs
+        let mut sink = fs
             .open_append(&path)
             .map_err(|e| JournalError::io("open for append", &path, e))?;
-        Ok(Journal {
+        sink.sync()
+            .map_err(|e| JournalError::io("sync before the first append", &path, e))?;
+        let journal = Journal {
             dir: state_dir.to_path_buf(),
             path,
             fs,
@@ -118,7 +141,16 @@ impl Journal {
             flushed: Condvar::new(),
             sink: Mutex::new(sink),
             _lock: lock,
-        })
+        };
+        if version == Version::V1 {
+            log::info!(
+                "journal {}: format version 1 (written by an earlier release); converting it to \
+                 version 2 with one compaction (the new file's prev_head is the old chain head)",
+                journal.path.display()
+            );
+            journal.compact()?;
+        }
+        Ok(journal)
     }
 
     /// Runs `f` on the current index (pending records included).
@@ -131,7 +163,8 @@ impl Journal {
         self.with_index(Index::clone)
     }
 
-    /// The chain head over every record appended so far (durable or pending).
+    /// The chain head over every durable batch (so over every record whose
+    /// append returned).
     pub fn chain_head(&self) -> Hash {
         lock(&self.state).chain_head
     }
@@ -165,6 +198,7 @@ pub(super) fn state_from(index: Index, summary: &format::ScanSummary, live_len: 
         next_seq: summary.next_seq,
         chain_head: summary.chain_head,
         pending: Vec::new(),
+        pending_seq: summary.next_seq,
         spare: Vec::new(),
         flushing: false,
         waiters: Vec::new(),
@@ -206,11 +240,7 @@ fn remove_stale_temp(dir: &Path) -> Result<(), JournalError> {
 
 /// A new, empty journal, installed the way compaction installs one.
 fn create_empty(fs: &dyn Fs, dir: &Path, path: &Path) -> Result<State, JournalError> {
-    let header = Header {
-        salt: super::io::new_salt(&[0u8; 32]),
-        first_seq: 1,
-        prev_head: [0u8; 32],
-    };
+    let header = Header::new(super::io::new_salt(&[0u8; 32]), 1, [0u8; 32]);
     let bytes = header.encode();
     super::compact::install(fs, dir, &bytes)?;
     log::info!("journal {} created", path.display());

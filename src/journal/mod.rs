@@ -27,12 +27,17 @@
 //! - [`Journal::append`] returns only after `fdatasync` covered the record;
 //!   a failed write or sync exits the process ([`io::fatal_io`]).
 //! - [`Journal::open`] truncates a torn tail (logged with offset and bytes)
-//!   and refuses any other damage ([`JournalError::Damaged`]) untouched.
+//!   and refuses any other damage ([`JournalError::Damaged`]) untouched. A
+//!   power cut at any instant leaves only a torn tail after the records
+//!   whose append returned (the argument is in [`format`]).
+//! - A journal of format version 1 (earlier releases) is read as it is, and
+//!   converted to version 2 by the first mutating open.
 //! - Read-only functions never create, write or truncate anything.
 
 mod compact;
 mod error;
 pub mod format;
+pub mod format_v1;
 mod group;
 mod handle;
 pub mod index;
@@ -42,7 +47,7 @@ pub mod record;
 mod replay;
 pub mod txn;
 
-pub use compact::COMPACT_MIN_BYTES;
+pub use compact::{COMPACT_MIN_BYTES, live_len};
 pub use error::{DamageReason, JournalError};
 pub use group::MAX_LEADER_BATCHES;
 pub use handle::Journal;

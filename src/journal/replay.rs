@@ -1,4 +1,4 @@
-//! `journal::replay`: a journal image into an [`Index`], every frame
+//! `journal::replay`: a journal image into an [`Index`], every batch
 //! checked (the one replay used everywhere: open, read-only open,
 //! `--journal-verify`, compaction's read-back).
 //!
@@ -6,20 +6,21 @@
 //! what validates, [`Record::decode`] for what a payload means.
 //!
 //! Two halves run at once, because replay time is agent start-up time:
-//! - a checker thread runs [`format::scan`] (header, frame checks, seq
+//! - a checker thread runs [`format::scan`] (header, batch checks, seq
 //!   order, hash chain, torn-tail rule), about a third of the work;
-//! - this thread decodes and applies the frames located by their length
-//!   fields alone ([`format::walk_unchecked`]).
+//! - this thread decodes and applies the records located by the batches'
+//!   length and count fields alone ([`format::walk_unchecked`]).
 //!
 //! The speculative index is used only if the walk ended exactly where the
-//! scan's valid frames end and every payload decoded: from the same start,
-//! the same length fields give the same frames, so it then holds exactly the
+//! scan's valid batches end and every payload decoded: from the same start,
+//! the same fields give the same batches, so it then holds exactly the
 //! checked records. In every other case (damage, a torn tail the walk read
-//! into, a payload that does not decode, no thread available) the image is
-//! replayed again the plain way, each frame decoded only after its check,
-//! which gives the exact index or the exact error. Decoding before checking
-//! is safe: decoding is strict and bounded by the frame size, and what it
-//! builds is dropped unless the check covers every byte it read.
+//! into, a payload that does not decode, a format version 1 file, no
+//! thread available) the image is replayed again the plain way, each record
+//! decoded only after its batch's check, which gives the exact index or the
+//! exact error. Decoding before checking is safe: decoding is strict and
+//! bounded by the record size, and what it builds is dropped unless the
+//! check covers every byte it read.
 
 use super::format::{self, ScanSummary};
 use super::index::Index;
@@ -44,7 +45,7 @@ pub(super) fn replay(bytes: &[u8]) -> Result<(Index, ScanSummary), JournalError>
     }
 }
 
-/// Every frame the length fields lay out, decoded and applied; `None` as
+/// Every record the batches' fields lay out, decoded and applied; `None` as
 /// soon as one does not decode.
 fn decode_unchecked(bytes: &[u8]) -> Option<(Index, u64)> {
     let mut index = Index::default();
@@ -62,7 +63,7 @@ fn decode_unchecked(bytes: &[u8]) -> Option<(Index, u64)> {
     decoded_all.then_some((index, end))
 }
 
-/// Check a frame, then decode and apply it, in file order.
+/// Check a batch, then decode and apply its records, in file order.
 fn replay_sequential(bytes: &[u8]) -> Result<(Index, ScanSummary), JournalError> {
     let mut index = Index::default();
     let summary = format::scan(bytes, |offset, _seq, payload| {
@@ -88,15 +89,22 @@ mod tests {
         (fast, plain)
     }
 
+    /// Batches of 1, 2, 3, ... records.
     fn image(payloads: &[Vec<u8>]) -> Vec<u8> {
-        let header = Header {
-            salt: [3u8; 16],
-            first_seq: 1,
-            prev_head: [0u8; 32],
-        };
+        let header = Header::new([3u8; 16], 1, [0u8; 32]);
         let mut bytes = header.encode().to_vec();
-        for (i, p) in payloads.iter().enumerate() {
-            format::encode_frame(&mut bytes, &header.salt, i as u64 + 1, p);
+        let (mut at, mut size) = (0usize, 1usize);
+        while at < payloads.len() {
+            let batch = &payloads[at..(at + size).min(payloads.len())];
+            let seq = at as u64 + 1;
+            format::encode_batch(
+                &mut bytes,
+                &header.salt,
+                seq,
+                batch.iter().map(Vec::as_slice),
+            );
+            at += batch.len();
+            size += 1;
         }
         bytes
     }
@@ -142,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checked_frame_that_does_not_decode_is_the_same_error_on_both_paths() {
+    fn a_checked_record_that_does_not_decode_is_the_same_error_on_both_paths() {
         for bad_at in [0usize, 3, 7] {
             let mut payloads = records();
             payloads[bad_at] = br#"{"type":"generation_applied","generation":"x"}"#.to_vec();

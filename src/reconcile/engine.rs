@@ -144,7 +144,7 @@ pub fn run_pass_with_lanes(
         busy_vmids: mut busy,
         continuations,
         ..
-    } = recover_step(writer, inputs.client, &mut report)?;
+    } = recover_step(writer, inputs.client, config, &mut report)?;
     // 2. Read the desired and the actual state.
     let last_generation = journal.with_index(|i| i.last_generation);
     let desired = read_desired(config, writer, last_generation, &mut report);
@@ -381,12 +381,13 @@ fn remember_writes(readback: &mut Readback, report: &PassReport, state_dir: &std
 fn recover_step(
     writer: Option<&Journal>,
     client: &Client,
+    config: &Config,
     report: &mut PassReport,
 ) -> Result<Recovery, JournalError> {
     let Some(j) = writer else {
         return Ok(Recovery::default());
     };
-    let mut rec = recover::recover(j, client)?;
+    let mut rec = recover::recover(j, client, config)?;
     report.recovery = rec.counts;
     report.errors.append(&mut rec.notes);
     Ok(rec)

@@ -142,7 +142,9 @@ pub fn execute(
         return not_started(env, allowed, &not_now);
     }
     let result = match (&action.op, target) {
-        (ActionOp::KeyRotation { lines }, _) => rotate_signers(env, lines, nonce.as_deref()),
+        (ActionOp::KeyRotation { lines }, _) => {
+            rotate_signers(env.journal, env.config, lines, nonce.as_deref())
+        }
         (_, None) => Ok(Executed::failed("guest not found on this host")),
         (op, Some(guest)) => run_on_guest(env, op, guest, op_id, running),
     }?;
@@ -352,18 +354,21 @@ fn wait_and_settle(
 /// are checked by the same function as stage 5 (`Signers::check_rotation`:
 /// signer lines, no recovery key's Ed25519 point under any encoding, within
 /// the load limits) against the signer files as they are now; when those
-/// cannot be read, nothing is written (fail closed).
-fn rotate_signers(
-    env: &ExecEnv<'_>,
+/// cannot be read, nothing is written (fail closed). Idempotent (the same
+/// lines give the same file), so recovery completes an interrupted rotation
+/// with it.
+pub(super) fn rotate_signers(
+    journal: &Journal,
+    config: &Config,
     lines: &[String],
     nonce: Option<&str>,
 ) -> Result<Executed, JournalError> {
-    let Some(path) = env.config.authz.operational_signers.as_deref() else {
+    let Some(path) = config.authz.operational_signers.as_deref() else {
         return Ok(Executed::failed(
             "authz.operational_signers is not configured",
         ));
     };
-    let current = match Signers::load(&env.config.authz) {
+    let current = match Signers::load(&config.authz) {
         Ok(s) => s,
         Err(e) => {
             return Ok(Executed::failed(format!(
@@ -381,7 +386,7 @@ fn rotate_signers(
             path.display()
         )));
     }
-    env.journal.append(Record::SignersRotated {
+    journal.append(Record::SignersRotated {
         lines: lines.to_vec(),
         nonce: nonce.unwrap_or_default().to_string(),
     })?;

@@ -44,6 +44,7 @@ pub mod engine;
 pub mod execute;
 pub mod gate;
 pub mod lanes;
+pub mod leftovers;
 pub mod normalize;
 pub mod pending;
 pub mod plan;

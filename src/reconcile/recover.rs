@@ -13,6 +13,16 @@
 //!   flight forever. Unreadable otherwise: leave it (`unresolved`).
 //! - without a task id: the PVE call was never confirmed; record `failed`
 //!   (`rolled_back`: the write-ahead intent is rolled back, never re-run).
+//! - a `key_rotation` whose nonce was consumed: completed here (CONTRACT
+//!   §8). It is local and idempotent (the same lines, written atomically),
+//!   and the consumed nonce proves it passed verification when it ran, so
+//!   a crash between consumption and the rename never leaves the operator's
+//!   signed rotation consumed and unapplied. Its outcome is the executor's
+//!   (`resolved`). A rotation whose nonce was not consumed yet is rolled
+//!   back like any other intent: it is still queued and runs next pass.
+//!
+//! Before that, temp files an interrupted whole-file replacement left are
+//! deleted (`leftovers`).
 //!
 //! A reconcile action is simply re-planned by the next pass. A signed op
 //! gets a note that says what happened, by where the crash came in the
@@ -25,7 +35,6 @@
 //!   the action did not happen and is still wanted;
 //! - with a task id: the task's real outcome is recorded; the signature is
 //!   spent either way.
-
 //!
 //! Open provisioning transactions come first and as units
 //! (`txn::recover_transactions`): their steps are resolved with the
@@ -33,8 +42,12 @@
 //! remains to do is handed to the pass as continuations. The per-op loop
 //! below never touches a step of an open transaction.
 
+use super::action::ActionOp;
+use super::execute::rotate_signers;
+use super::leftovers::{self, Moment};
 use super::report::RecoveryCounts;
 use super::txn::{Continuation, recover_transactions};
+use crate::config::Config;
 use crate::journal::{InFlight, Journal, JournalError, OutcomeKind, Record};
 use crate::proxmox::{Client, PveError, TaskState, Upid};
 use std::collections::BTreeSet;
@@ -53,7 +66,13 @@ pub struct Recovery {
     pub continuations: Vec<Continuation>,
 }
 
-pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalError> {
+/// Recovers every in-flight op. The caller holds the state lock.
+pub fn recover(
+    journal: &Journal,
+    client: &Client,
+    config: &Config,
+) -> Result<Recovery, JournalError> {
+    leftovers::remove_stale_temps(config, Moment::Pass);
     let mut out = Recovery::default();
     recover_transactions(journal, client, &mut out)?;
     let in_flight = journal.with_index(|i| {
@@ -65,6 +84,10 @@ pub fn recover(journal: &Journal, client: &Client) -> Result<Recovery, JournalEr
     });
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
+        if complete_rotation(journal, config, &op_id, &op)? {
+            out.counts.resolved += 1;
+            continue;
+        }
         let what = what(&op_id, &op);
         let consumed_here = op.nonce.as_ref().is_some_and(|n| {
             journal.with_index(|i| i.consumed_nonces.get(n).is_some_and(|(_, by)| *by == op_id))
@@ -199,4 +222,46 @@ fn signed_note(
          and is still wanted, sign a new blob",
         op.vmid, op.op
     )
+}
+
+/// Completes an interrupted `key_rotation` whose nonce was consumed, and
+/// records its outcome; `false` if `op` is not one.
+fn complete_rotation(
+    journal: &Journal,
+    config: &Config,
+    op_id: &str,
+    op: &InFlight,
+) -> Result<bool, JournalError> {
+    let Some(nonce) = op.nonce.as_deref() else {
+        return Ok(false);
+    };
+    let consumed = journal.with_index(|i| {
+        i.consumed_nonces
+            .get(nonce)
+            .is_some_and(|(_, by)| by == op_id)
+    });
+    let Some(ActionOp::KeyRotation { lines }) = ActionOp::from_name_params(&op.op, &op.params)
+    else {
+        return Ok(false);
+    };
+    if !consumed {
+        return Ok(false);
+    }
+    let result = rotate_signers(journal, config, &lines, Some(nonce))?;
+    let detail = format!("completed by recovery after a restart: {}", result.detail);
+    if result.succeeded {
+        log::warn!("recovery: key_rotation (nonce {nonce}, op {op_id}) {detail}");
+    } else {
+        log::error!("recovery: key_rotation (nonce {nonce}, op {op_id}) failed: {detail}");
+    }
+    journal.append(Record::Outcome {
+        op_id: op_id.to_string(),
+        outcome: if result.succeeded {
+            OutcomeKind::Succeeded
+        } else {
+            OutcomeKind::Failed
+        },
+        detail,
+    })?;
+    Ok(true)
 }

@@ -36,6 +36,8 @@ Commands: one JSON object per stdin line, one JSON reply per stdout line,
   task_secs {kind, secs}           PVE seconds container tasks take: kind create, destroy, ... (ct_secs)
   answer_delay {secs}              PVE seconds every answer waits after its request ran (a lost answer)
   requests {}                      [[method, path], ...] every request seen, oldest first
+  count_requests {vmids}           mutating (non-GET) requests naming one of these guests
+                                   (a path segment), a cheap poll for the power-cut tests
 EOF on stdin stops the server.
 """
 
@@ -534,6 +536,10 @@ async def run_op(pve, cmd):
         return guest_view(pve, cmd['vmid'])
     if op == 'requests':
         return [[m, p] for m, p, _body in pve.requests]
+    if op == 'count_requests':
+        segs = ['/{0}'.format(v) for v in cmd['vmids']]
+        return sum(1 for m, p, _body in pve.requests
+                   if m != 'GET' and any(s + '/' in p or p.endswith(s) for s in segs))
     if op == 'add_template':
         pve.add_vm(cmd['vmid'], cmd.get('name') or 'tpl{0}'.format(cmd['vmid']), node=cmd.get('node', 'pve1'),
                    status='stopped', template=True, config=dict(cmd.get('config') or {}, template=1))

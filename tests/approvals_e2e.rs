@@ -108,6 +108,10 @@ fn assert_held(a: &Agent, v: u32, reason: &str) {
     assert_eq!(acts[0]["decision"], json!("pending_signature"), "{acts:?}");
     assert_eq!(acts[0]["reason"], json!(reason), "{acts:?}");
     assert_eq!(acts[0]["outcome"], json!("planned"), "{acts:?}");
+    // `--pending` for a person says the same (README, four eyes step 2).
+    let listing = a.run(&["--pending"]);
+    assert_eq!(listing.code, 0, "{}", listing.stderr);
+    assert!(listing.stdout.contains(reason), "{}", listing.stdout);
     if v != 0 {
         assert_eq!(pve().guest(v)["exists"], json!(true));
         assert_eq!(deletes_of(pve(), v), 0);

@@ -108,6 +108,10 @@ fn assert_held(a: &Agent, v: u32, reason: &str) {
     assert_eq!(acts[0]["decision"], json!("pending_signature"), "{acts:?}");
     assert_eq!(acts[0]["reason"], json!(reason), "{acts:?}");
     assert_eq!(acts[0]["outcome"], json!("planned"), "{acts:?}");
+    // `--pending` for a person says the same (README, four eyes step 2).
+    let listing = a.run(&["--pending"]);
+    assert_eq!(listing.code, 0, "{}", listing.stderr);
+    assert!(listing.stdout.contains(reason), "{}", listing.stdout);
     if v != 0 {
         assert_eq!(pve().guest(v)["exists"], json!(true));
         assert_eq!(deletes_of(pve(), v), 0);
@@ -240,6 +244,84 @@ fn two_keys_under_one_first_principal_are_one_signer() {
     assert_held(&a, v, "1 of 2 approvals");
     submit_ok(&a, &a.sign(&t.carol, &blob), json!("approval"), 2, 2);
     assert_runs(&a, &spec);
+}
+
+/// `--submit` expecting exit 65 with `error`, not queued, and the counts
+/// (CONTRACT §11: `--submit --json` always carries them).
+fn submit_rejected(
+    a: &Agent,
+    files: &(std::path::PathBuf, std::path::PathBuf),
+    error: &str,
+    n: u64,
+    k: u64,
+) {
+    let sub = a.submit(files);
+    assert_eq!(sub.code, 65, "{}\n{}", sub.stdout, sub.stderr);
+    let doc = sub.json();
+    assert_eq!(doc["valid"], json!(false), "{doc}");
+    assert_eq!(doc["error"], json!(error), "{doc}");
+    assert_eq!(doc["queued"], json!(false), "{doc}");
+    assert_eq!(doc["approvals"], json!(n), "{doc}");
+    assert_eq!(doc["approvals_required"], json!(k), "{doc}");
+}
+
+#[test]
+fn a_rejected_submission_still_carries_the_approvals_the_queued_blob_holds() {
+    let v = stopped_guest();
+    let (a, _t) = team_agent("ap-rejected-doc", json!({"guest_destroy": 2}));
+    let blob = destroy_spec(v).build_now();
+    submit_ok(&a, &a.sign(&a.alice, &blob), json!(true), 1, 2);
+    // Over the queued bytes: alice's approval still stands, bob's key
+    // would be the second.
+    submit_rejected(&a, &a.sign(&a.rescue, &blob), "role_denied", 1, 2);
+    submit_rejected(&a, &a.sign(&a.mallory, &blob), "unknown_signer", 1, 2);
+    // Nothing queued holds these bytes.
+    let wipe = BlobSpec::new("storage_wipe", json!({}), Some(v)).build_now();
+    submit_rejected(&a, &a.sign(&a.alice, &wipe), "unsupported_op", 0, 1);
+    let late = BlobSpec {
+        issued_offset: -7200,
+        ..destroy_spec(v)
+    }
+    .build_now();
+    submit_rejected(&a, &a.sign(&a.alice, &late), "expired", 0, 2);
+    let (blob_file, _) = a.sign(&a.alice, &blob);
+    let missing_sig = a.dir.path().join("ops/no-such.sig");
+    submit_rejected(&a, &(blob_file, missing_sig), "malformed", 0, 1);
+    assert_eq!(approvals_added(&a), 0);
+}
+
+#[test]
+fn a_signature_a_full_queued_op_cannot_hold_is_answered_with_the_counts_and_exit_1() {
+    let v = stopped_guest();
+    let mut a = Agent::new(pve(), "ap-full");
+    let max = felhom_agent::authz::MAX_HELD_SIGNATURES;
+    let keys: Vec<sshkeys::Key> = (0..=max)
+        .map(|i| sshkeys::keygen(&a.dir, &format!("keys/s{i}")))
+        .collect();
+    let lines: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("s{i} namespaces=\"{}\" {}", agent::NAMESPACE, k.public()))
+        .collect();
+    sshkeys::write_allowed_signers(&a.dir, "operational.allowed_signers", &lines);
+    a.config["authz"]["approvals"] = json!({"guest_destroy": 5});
+    a.write_config();
+    let blob = destroy_spec(v).build_now();
+    for (i, k) in keys.iter().enumerate().take(max) {
+        let how = if i == 0 {
+            json!(true)
+        } else {
+            json!("approval")
+        };
+        submit_ok(&a, &a.sign(k, &blob), how, i as u64 + 1, 5);
+    }
+    let sub = a.submit(&a.sign(&keys[max], &blob));
+    assert_eq!(sub.code, 1, "{}\n{}", sub.stdout, sub.stderr);
+    let doc = sub.json();
+    assert_eq!(doc["valid"], json!(true), "{doc}");
+    assert_eq!(doc["queued"], json!(false), "{doc}");
+    assert_eq!(doc["approvals"], json!(max), "{doc}");
+    assert_eq!(doc["approvals_required"], json!(5), "{doc}");
 }
 
 #[test]
@@ -423,9 +505,11 @@ fn without_authz_approvals_one_signature_runs_an_op_as_before() {
     assert_eq!(items[0]["approvals_required"], json!(1));
     let run = a.pass();
     assert_eq!(run.code, 4);
+    // CONTRACT §11: until k approvals verify, the reason reads `N of K
+    // approvals`, k = 1 included.
     assert_eq!(
         run.actions()[0]["reason"],
-        json!("destructive: awaiting an operator signature")
+        json!("destructive: awaiting an operator signature (0 of 1 approvals)")
     );
     let spec = destroy_spec(v);
     let files = a.sign(&a.alice, &spec.build_now());

@@ -377,3 +377,100 @@ fn check_op_refuses_params_that_execution_would_drop_and_accepts_the_edges() {
         }
     }
 }
+
+/// `--check-op --json` with `TZ` set to `tz`: (exit code, stdout, stderr).
+fn check_op_in_zone(cfg: &Path, blob: &Path, sig: &Path, tz: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_felhom-agent"))
+        .env("TZ", tz)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--check-op")
+        .args([blob, sig])
+        .arg("--json")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `ssh-keygen -Y verify` with `TZ` set to `tz`.
+fn ssh_keygen_in_zone(signers: &Path, blob: &Path, sig: &Path, tz: &str) -> bool {
+    Command::new("ssh-keygen")
+        .env("TZ", tz)
+        .args(["-Y", "verify", "-f"])
+        .arg(signers)
+        .args(["-I", "alice@example.com", "-n", NAMESPACE, "-s"])
+        .arg(sig)
+        .stdin(std::fs::File::open(blob).unwrap())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// `YYYYMMDDHHMMSS` of a Unix time, as an allowed_signers value without `Z`.
+fn local_notation(t: i64) -> String {
+    felhom_agent::time::format_rfc3339(t)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+#[test]
+fn validity_times_without_z_are_read_as_ssh_keygen_reads_them_where_the_zone_is_utc() {
+    // CONTRACT §3 supports valid-after=/valid-before= as OpenSSH writes
+    // them; without `Z` OpenSSH reads the local zone. Where that zone is UTC
+    // the agent reads the value as UTC and agrees with ssh-keygen; in any
+    // other zone it refuses the file (78), since the meaning would depend
+    // on the zone.
+    let dir = TempDir::new("local-time");
+    let key = keygen(&dir, "alice");
+    let now = felhom_agent::time::now_unix();
+    let windows = [
+        (now - 86_400, now + 86_400, true),
+        (now - 86_400, now - 3600, false),
+        (now + 3600, now + 86_400, false),
+    ];
+    for (i, (after, before, valid)) in windows.into_iter().enumerate() {
+        let signers = dir.write(
+            &format!("ops-{i}"),
+            format!(
+                "alice@example.com valid-after=\"{}\",valid-before=\"{}\" {}\n",
+                &local_notation(after)[..12],
+                local_notation(before),
+                key.public_line
+            )
+            .as_bytes(),
+        );
+        let cfg = config(&dir, &signers);
+        let (blob, sig) = signed_blob(&dir, &key, "demo-felhom");
+        for tz in ["UTC", ":Etc/UTC", "UTC0"] {
+            let (code, out, err) = check_op_in_zone(&cfg, &blob, &sig, tz);
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{tz}: {err}"));
+            let error = if valid {
+                json!(null)
+            } else {
+                json!("unknown_signer")
+            };
+            assert_eq!(doc["error"], error, "window {i}, TZ={tz}: {out}");
+            assert_eq!(code, if valid { 0 } else { 65 }, "window {i}, TZ={tz}");
+            assert_eq!(
+                ssh_keygen_in_zone(&signers, &blob, &sig, tz),
+                valid,
+                "window {i}, TZ={tz}: ssh-keygen disagrees"
+            );
+        }
+        for tz in ["CET-1CEST,M3.5.0,M10.5.0/3", "EST5", "NOSUCHZONE1"] {
+            let (code, out, err) = check_op_in_zone(&cfg, &blob, &sig, tz);
+            assert_eq!(code, 78, "window {i}, TZ={tz}: {out}");
+            assert!(
+                err.contains("local time") && err.contains("Z suffix"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -328,16 +328,24 @@ fn where_the_agent_is_stricter_ssh_keygen_accepts_and_the_agent_refuses() {
     assert!(!reference(&sig, &file), "both refuse trailing bytes");
     assert_eq!(agent(&sig), Err("malformed"));
 
-    // Local-time validity: ssh-keygen reads it in the host's zone; the agent
-    // refuses the file and says why.
-    let local = format!("user@example.com valid-after=\"20200101\" {}", key.public());
-    let local_file = write_allowed_signers(&dir, "local", std::slice::from_ref(&local));
-    assert!(reference(&armor(&raw, 70, "\n"), &local_file));
-    let e = Signers::from_texts(Some(("local", &local)), None).unwrap_err();
-    assert!(
-        e.to_string().starts_with("local:1: ") && e.reason.contains("local time"),
-        "{e}"
+    // Local-time validity: ssh-keygen reads it in the host's zone. The agent
+    // reads it as UTC where that zone is UTC (then both agree, this test's
+    // ssh-keygen running in the same zone), and refuses the file elsewhere,
+    // saying why (tests/authz_check_op.rs sets the zone both ways).
+    let local = format!(
+        "user@example.com valid-before=\"20200101\" {}",
+        key.public()
     );
+    let local_file = write_allowed_signers(&dir, "local", std::slice::from_ref(&local));
+    let sig = armor(&raw, 70, "\n");
+    assert!(!reference(&sig, &local_file), "the window closed in 2020");
+    match Signers::from_texts(Some(("local", &local)), None) {
+        Ok(s) => assert_eq!(s.lines()[0].options.valid_before, Some(1_577_836_800)),
+        Err(e) => assert!(
+            e.to_string().starts_with("local:1: ") && e.reason.contains("local time"),
+            "{e}"
+        ),
+    }
 
     // Lines the agent does not support reject the whole file, even where
     // ssh-keygen would simply skip them.

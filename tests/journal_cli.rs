@@ -69,11 +69,21 @@ fn mid_file_damage_exits_65_in_every_mode_and_leaves_the_file_alone() {
     let (code, doc) = verify_json(&f);
     assert_eq!(code, Some(65));
     assert_eq!(doc["ok"], false);
+    std::fs::write(f.dir.join("blob"), "{}").unwrap();
+    std::fs::write(f.dir.join("blob.sig"), "x").unwrap();
+    let blob = f.dir.join("blob").display().to_string();
+    let sig = f.dir.join("blob.sig").display().to_string();
+    // CONTRACT §6: 65 for a damaged journal in any mode, --check-config
+    // included (it would otherwise call a host fine that cannot start).
     for mode in [
         &["--reconcile-now"][..],
         &["--plan"],
         &["--pending"],
-        &["--check-op", "x", "y"],
+        &["--check-op", &blob, &sig],
+        &["--submit", &blob, &sig],
+        &["--status"],
+        &["--check-config"],
+        &["--check-config", "--json"],
     ] {
         let o = f.run(&f.example(), mode);
         assert_eq!(o.status.code(), Some(65), "{mode:?}: {}", text(&o));

@@ -183,6 +183,24 @@ fn locked_guest_is_skipped_and_the_pass_fails_with_the_lock_named() {
 }
 
 #[test]
+fn a_locked_guest_that_needs_nothing_is_converged_and_does_not_fail_the_pass() {
+    // CONTRACT §6: exit 1 when the pass *skipped an action* because the
+    // guest is locked; a converged guest under a backup lock skipped nothing.
+    let pve = FakePve::start();
+    let v = pve.add_qemu("running", json!({"cores": 2, "memory": 512}));
+    pve.set_guest(v, "lock", json!("backup"));
+    let a = Agent::new(&pve, "e2e-locked-converged");
+    a.write_desired(1, json!([{"vmid": v, "state": "running", "cores": 2}]));
+    for mode in ["--plan", "--reconcile-now"] {
+        let run = a.run(&[mode, "--json"]);
+        assert_eq!(run.code, 0, "{mode}: {}", run.stdout);
+        assert!(run.actions().is_empty(), "{}", run.stdout);
+        assert_eq!(run.errors(), "", "{mode}");
+    }
+    assert_eq!(pve.mutating_requests(), 0);
+}
+
+#[test]
 fn failed_task_fails_the_pass_and_is_retried_successfully_next_pass() {
     let pve = FakePve::start();
     let v = pve.add_qemu("stopped", json!({"cores": 1, "memory": 512}));

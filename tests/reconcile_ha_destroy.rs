@@ -63,7 +63,9 @@ fn an_ha_managed_vm_stop_waits_for_a_signature_naming_ha_and_a_signed_stop_runs(
     let held = action(&acts, q, "stop");
     assert_eq!(held["decision"], json!("pending_signature"), "{held}");
     assert_eq!(held["class"], json!("destructive"), "{held}");
-    assert!(held["reason"].as_str().unwrap().contains("HA"), "{held}");
+    let reason = held["reason"].as_str().unwrap();
+    assert!(reason.contains("HA"), "{held}");
+    assert!(reason.ends_with("(0 of 1 approvals)"), "{held}");
     // The container is not forced off by its HA stack: it stops unsigned.
     let ct = action(&acts, c, "stop");
     assert_eq!(ct["outcome"], json!("succeeded"), "{ct}");
@@ -172,8 +174,15 @@ fn a_signed_destroy_pve_would_refuse_stays_queued_with_its_nonce_and_runs_once_t
         .iter()
         .map(|(v, _)| submit(&a, "guest_destroy", json!({"purge": false}), *v))
         .collect();
-    for pass in 0..2 {
-        let run = a.pass();
+    // `--plan` exits as the pass would (CONTRACT §6): the same refusals,
+    // read-only.
+    let mutations = agent::mutating(&pve.requests()).len();
+    for (mode, pass) in [
+        ("--plan", 0),
+        ("--reconcile-now", 0),
+        ("--reconcile-now", 1),
+    ] {
+        let run = a.run(&[mode, "--json"]);
         assert_eq!(run.code, 1, "pass {pass}: {}\n{}", run.stdout, run.stderr);
         let errors = run.errors();
         let acts = run.actions();
@@ -196,6 +205,7 @@ fn a_signed_destroy_pve_would_refuse_stays_queued_with_its_nonce_and_runs_once_t
             );
         }
     }
+    assert_eq!(agent::mutating(&pve.requests()).len(), mutations);
     assert_eq!(agent::deletes_of(&pve, protected), 0);
 
     // The causes go away: the queued ops run, while still valid.
@@ -203,6 +213,13 @@ fn a_signed_destroy_pve_would_refuse_stays_queued_with_its_nonce_and_runs_once_t
     pve.call("unlock", json!([locked]), json!({}));
     pve.set_pve("replication_jobs", json!([]));
     pve.set_guest(ha, "ha_state", Value::Null);
+    let plan = a.run(&["--plan", "--json"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.actions()
+            .iter()
+            .all(|d| d["outcome"] == json!("planned"))
+    );
     let run = a.pass();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let acts = run.actions();

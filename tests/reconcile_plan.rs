@@ -174,11 +174,24 @@ fn check_scope(d: &DesiredState, actual: &[ActualGuest], p: &Plan) {
         assert!(!on_host.contains_key(vmid));
         assert_ne!(d.guest(*vmid).unwrap().state, Some(GuestState::Absent));
     }
+    // A locked guest is reported exactly when it would have been changed
+    // unlocked (CONTRACT §6: the pass skipped an action); a converged one
+    // under a lock skipped nothing.
     let locked: Vec<u32> = p.skipped_locked.iter().map(|(v, _)| *v).collect();
     let expect_locked: Vec<u32> = listed
         .iter()
         .copied()
-        .filter(|v| on_host.get(v).is_some_and(|g| g.lock.is_some()))
+        .filter(|v| {
+            on_host.get(v).is_some_and(|g| {
+                let mut unlocked = (*g).clone();
+                unlocked.lock = None;
+                let u = plan(d, std::slice::from_ref(&unlocked));
+                g.lock.is_some()
+                    && (u.actions.iter().any(|a| a.vmid == *v)
+                        || u.held.iter().any(|(h, _)| h == v)
+                        || u.unknown_power.contains(v))
+            })
+        })
         .collect();
     assert_eq!(locked, expect_locked);
 }

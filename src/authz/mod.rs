@@ -17,7 +17,7 @@
 //!
 //! Files: `armor` (armored text → bytes), `wire` (SSH encoding), `sshsig`
 //! (the SSHSIG blob), `key` (Ed25519 / sk-Ed25519 keys and signatures),
-//! `pattern` (OpenSSH pattern lists), `options`, `signer_line`, `signers`
+//! `pattern` (OpenSSH pattern lists), `options` (with `local_zone`), `signer_line`, `signers`
 //! and `signer_file` (the signer files: line syntax, roles, modes), `rfc3339`, `blob` (stage 5; the op vocabulary itself is
 //! `crate::ops`), `verify` (the pipeline), `approvals` (the two-person
 //! rule: distinct signers over one blob, each verified now).
@@ -27,9 +27,9 @@
 //! by `tests/authz_differential.rs`):
 //! - signer files: only `ssh-ed25519` and `sk-ssh-ed25519@openssh.com` keys;
 //!   no `cert-authority`, no option but `namespaces`, `valid-after`,
-//!   `valid-before`; validity times only in UTC with a `Z` suffix (a value
-//!   without it is local time in OpenSSH and is refused with that message),
-//!   calendar-valid, no second 60; a malformed line anywhere rejects the
+//!   `valid-before`; a validity time without a `Z` suffix (local time in
+//!   OpenSSH) only where the host's zone is provably UTC (`local_zone`; else
+//!   refused with that message), calendar-valid, no second 60; a malformed line anywhere rejects the
 //!   whole file (OpenSSH skips lines whose principal does not match -I);
 //!   the same key in both files is an error.
 //! - SSHSIG: version must be 1 (OpenSSH also takes 0); the reserved field
@@ -50,6 +50,7 @@ pub mod approvals;
 mod armor;
 mod blob;
 mod key;
+mod local_zone;
 mod options;
 mod pattern;
 pub mod rfc3339;

@@ -7,12 +7,15 @@
 //!
 //! - Options are comma-separated; names are case-insensitive (as OpenSSH);
 //!   each at most once; every value is double-quoted.
-//! - TIME is `YYYYMMDD` or `YYYYMMDDHHMM[SS]` followed by `Z` (UTC).
+//! - TIME is `YYYYMMDD` or `YYYYMMDDHHMM[SS]`, followed by `Z` (UTC). Without
+//!   `Z`, OpenSSH reads it in the host's local time zone; the agent takes it
+//!   only where that zone is provably UTC (`local_zone`), and then reads it
+//!   as UTC, exactly as `ssh-keygen` on the same host does.
 //!
 //! Stricter than OpenSSH, each a whole-file error naming the line:
 //! `cert-authority` and every other option; a value without the `Z` suffix
-//! (OpenSSH reads it in the host's local time zone, so its meaning would
-//! depend on the machine: refused with a message saying so); `z` or `UTC`
+//! on a host whose local time zone is not (provably) UTC, since its meaning
+//! would depend on the zone (refused with a message saying so); `z` or `UTC`
 //! as the suffix; dates that do not exist (OpenSSH normalizes 0231 to 0303);
 //! second 60; a backslash inside a value.
 
@@ -110,9 +113,13 @@ pub fn time(value: &str, name: &str) -> Result<i64, String> {
     } else if value.ends_with('z') || value.to_ascii_uppercase().ends_with("UTC") {
         return Err(format!("{name} value {value:?}: write the UTC suffix as Z"));
     } else if value.bytes().all(|c| c.is_ascii_digit()) && matches!(value.len(), 8 | 12 | 14) {
-        return Err(format!(
-            "{name} value {value:?} is in local time; only UTC values with a Z suffix are accepted (e.g. \"{value}Z\")"
-        ));
+        if !super::local_zone::is_utc() {
+            return Err(format!(
+                "{name} value {value:?} is in local time, and this host's time zone is not UTC; \
+                 write it in UTC with a Z suffix (e.g. \"{value}Z\")"
+            ));
+        }
+        value
     } else {
         return Err(bad());
     };
@@ -167,9 +174,19 @@ mod tests {
     }
 
     #[test]
-    fn local_time_values_are_refused_with_a_message_saying_so() {
-        let e = parse(r#"valid-after="20260101""#).unwrap_err();
-        assert!(e.contains("local time"), "{e}");
+    fn local_time_values_count_as_utc_only_where_the_zone_is_utc() {
+        // Where the zone is not provably UTC, the value's meaning depends on
+        // the host: refused, saying so (the binary's tests set TZ for both).
+        match parse(r#"valid-after="20260101""#) {
+            Ok(o) if super::super::local_zone::is_utc() => {
+                assert_eq!(o.valid_after, Some(1_767_225_600));
+            }
+            Ok(o) => panic!("accepted {o:?} in a zone that is not UTC"),
+            Err(e) => {
+                assert!(!super::super::local_zone::is_utc(), "{e}");
+                assert!(e.contains("local time"), "{e}");
+            }
+        }
         assert!(
             parse(r#"valid-after="20260101z""#)
                 .unwrap_err()

@@ -3,6 +3,12 @@
 //!
 //! The PVE trust anchor (CA file) must load. Signer files are parsed here exactly as the daemon parses them; the first
 //! bad line is reported as `file:line: reason` and the exit is 78.
+//!
+//! The journal is read too (read-only, without the lock, never changed):
+//! damage is exit 65 as in every mode (CONTRACT §6), so a host whose
+//! daemon would refuse to start is never reported fine. A journal this
+//! user cannot read (the state dir belongs to the agent's user) is logged
+//! as not checked; it says nothing about the configuration.
 
 use super::Context;
 use crate::authz::Signers;
@@ -15,6 +21,18 @@ pub fn run(ctx: &Context) -> u8 {
         Ok(s) => s,
         Err(e) => return refuse(ctx, &e.to_string()),
     };
+    match crate::journal::open_read_only(&ctx.config.state_dir) {
+        Ok(_) => {}
+        Err(e @ crate::journal::JournalError::Damaged { .. }) => {
+            let error = format!("journal: {e}");
+            log::error!("{error}");
+            if ctx.json {
+                super::print_json(&serde_json::json!({"valid": false, "error": error}));
+            }
+            return crate::exit::DATA_ERR;
+        }
+        Err(e) => log::warn!("journal not checked: {e}"),
+    }
     let settings = ctx.config.redacted_json();
     if ctx.json {
         super::print_json(&serde_json::json!({

@@ -42,6 +42,7 @@ pub fn run(ctx: &Context) -> u8 {
     } else {
         for p in &output.pending {
             println!("guest {} {} {}", p.vmid, p.op, p.params);
+            println!("  {} of {} approvals", p.approvals, p.approvals_required);
             println!("  blob: {}", p.blob);
             println!("  sign and submit: {}", p.sign_command);
         }

@@ -9,6 +9,10 @@
 //! `"approvals"` (distinct signers whose approval verifies now, this one
 //! included) and `"approvals_required"`.
 //!
+//! Every `--json` answer carries the three, a rejection too (`"queued":
+//! false`, with the approvals the queued op holding these very bytes has,
+//! 0 when none does), so a caller never has to guess.
+//!
 //! Exit 0 when queued, approved, or already approved (a no-op); 65 when
 //! rejected (a consumed nonce, or one a queued op with other bytes holds,
 //! is `replay`); 1 when the queued op cannot hold another signature;
@@ -33,7 +37,7 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         Ok(pair) => pair,
         Err(why) => {
             log::error!("{why}");
-            print_verdict(ctx, &unreadable());
+            print_verdict(ctx, &with_counts(unreadable(), false.into(), 0, 1));
             return crate::exit::DATA_ERR;
         }
     };
@@ -67,24 +71,31 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
                 s.op.nonce(),
                 crate::authz::MAX_HELD_SIGNATURES
             );
+            let doc = valid_doc(&s.op);
+            print_verdict(
+                ctx,
+                &with_counts(doc, false.into(), s.approvals, s.approvals_required),
+            );
             return crate::exit::FAILURE;
         }
         Ok(Enqueued::Rejected(r)) => {
             log::info!("op rejected: {}", r.rejection);
-            print_verdict(ctx, &rejected_doc(&r));
+            let (held, required) =
+                queue::rejected_counts(&journal, &ctx.config, &signers, &blob_bytes, &r);
+            print_verdict(
+                ctx,
+                &with_counts(rejected_doc(&r), false.into(), held, required),
+            );
             return crate::exit::DATA_ERR;
         }
         Err(e) => return super::journal_exit(&e),
     };
-    let mut doc = valid_doc(&submitted.op);
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("queued".to_string(), queued);
-        map.insert("approvals".to_string(), submitted.approvals.into());
-        map.insert(
-            "approvals_required".to_string(),
-            submitted.approvals_required.into(),
-        );
-    }
+    let doc = with_counts(
+        valid_doc(&submitted.op),
+        queued,
+        submitted.approvals,
+        submitted.approvals_required,
+    );
     print_verdict(ctx, &doc);
     if !ctx.json {
         println!(
@@ -93,4 +104,20 @@ pub fn run(ctx: &Context, blob: &Path, sig: &Path) -> u8 {
         );
     }
     crate::exit::OK
+}
+
+/// The `--check-op` document plus `queued`, `approvals` and
+/// `approvals_required` (CONTRACT §11).
+fn with_counts(
+    mut doc: serde_json::Value,
+    queued: serde_json::Value,
+    approvals: u32,
+    required: u32,
+) -> serde_json::Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("queued".to_string(), queued);
+        map.insert("approvals".to_string(), approvals.into());
+        map.insert("approvals_required".to_string(), required.into());
+    }
+    doc
 }

@@ -322,6 +322,41 @@ pub(super) fn class_str(c: OpClass) -> &'static str {
     }
 }
 
+/// The rows of a read-only pass (`--plan`): every decision `planned`,
+/// except a signed op PVE would refuse right now, shown as a mutating pass
+/// shows it (`skipped`, kept queued, with its error line), so that `--plan`
+/// exits as the pass would (CONTRACT §6). Only reads PVE.
+pub(super) fn plan_rows(
+    decisions: &[Decision],
+    actual: &ActualState,
+    client: &crate::proxmox::Client,
+    errors: &mut Vec<String>,
+) -> Vec<ActionEntry> {
+    decisions
+        .iter()
+        .map(|d| {
+            let refused = match d {
+                Decision::Allowed(a) => {
+                    let target = actual.guest_ref(a.action().vmid);
+                    super::preflight::for_allowed(client, a, target.as_ref()).err()
+                }
+                _ => None,
+            };
+            match (refused, d) {
+                (Some(why), Decision::Allowed(a)) => {
+                    errors.push(kept_queued_line(a, &why));
+                    entry(
+                        d,
+                        Outcome::Skipped,
+                        Some(format!("kept queued, not started: {why}")),
+                    )
+                }
+                _ => entry(d, Outcome::Planned, None),
+            }
+        })
+        .collect()
+}
+
 pub(super) fn entry(d: &Decision, outcome: Outcome, detail: Option<String>) -> ActionEntry {
     let class = match d.class() {
         OpClass::Benign => report::Class::Benign,

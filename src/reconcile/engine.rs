@@ -49,7 +49,7 @@ use super::candidates::{self, Candidate};
 use super::classify::AgentContext;
 use super::converge::{self, Readback};
 use super::desired::{DesiredState, Provider};
-use super::dispatch::{LaneWork, decision_record, entry, execute_allowed};
+use super::dispatch::{LaneWork, decision_record, execute_allowed, plan_rows};
 use super::execute::ExecEnv;
 use super::gate::{self, Decision, GateContext};
 use super::pending::{self, PendingItem};
@@ -333,9 +333,13 @@ impl Pass<'_, '_> {
             return Ok(());
         }
         let Some(journal) = self.journal.writer() else {
-            self.report
-                .actions
-                .extend(decisions.iter().map(|d| entry(d, Outcome::Planned, None)));
+            let rows = plan_rows(
+                &decisions,
+                self.actual,
+                self.client,
+                &mut self.report.errors,
+            );
+            self.report.actions.extend(rows);
             return Ok(());
         };
         let env = ExecEnv {

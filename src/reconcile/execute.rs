@@ -15,7 +15,7 @@
 //! Before anything is journaled, the lane checks the hub's `blocked` flag
 //! as it is now: a block that arrives during a long pass stops every
 //! mutation not yet started (CONTRACT §7). A signed op on a guest then
-//! passes the preflight ([`super::preflight`], step `pve_would_refuse`): the
+//! passes the preflight ([`super::preflight::for_allowed`]): the
 //! guest is read and an op PVE would refuse right now (protection, a lock,
 //! HA or replication without purge, a paused VM) is not started; nothing is
 //! journaled, its nonce is kept, it stays queued
@@ -42,7 +42,7 @@
 use super::action::ActionOp;
 use super::audit::PassAudit;
 use super::gate::{Allowed, RefusalReason};
-use super::preflight::{self, Preflight};
+use super::preflight;
 use super::settle::{answer_lost, judge_lost_answer, shutdown_timeout, wait_for_power};
 use super::verify_now::{self, NotNow, VerifiedNow};
 use crate::authz::Signers;
@@ -118,7 +118,7 @@ pub fn execute(
     if (env.blocked)() {
         return not_started(env, allowed, &NotNow::Refused(RefusalReason::Blocked));
     }
-    let running = match pve_would_refuse(env, allowed, target) {
+    let running = match preflight::for_allowed(env.client, allowed, target) {
         Ok(running) => running,
         Err(why) => return Ok(Execution::KeptQueued { why }),
     };
@@ -194,26 +194,6 @@ fn not_started(
         error,
         awaits_approvals: matches!(not_now, NotNow::TooFewApprovals(_)),
     })
-}
-
-/// The preflight step: for a signed op on a guest, would PVE refuse it
-/// right now? `Err(why)` keeps it queued (nothing journaled, nonce kept);
-/// `Ok(running)` says whether the guest is running (`false` when not read).
-fn pve_would_refuse(
-    env: &ExecEnv<'_>,
-    allowed: &Allowed,
-    target: Option<&GuestRef>,
-) -> Result<bool, String> {
-    let (Some(_), Some(guest)) = (allowed.authorization(), target) else {
-        return Ok(false);
-    };
-    match &allowed.action().op {
-        ActionOp::KeyRotation { .. } => Ok(false),
-        op => match preflight::check(env.client, op, guest) {
-            Preflight::Ready { running } => Ok(running),
-            Preflight::Refused(why) => Err(why),
-        },
-    }
 }
 
 fn run_on_guest(

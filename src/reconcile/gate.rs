@@ -171,19 +171,23 @@ impl Decision {
                 // Unreachable by construction of `decide`; stated for the reader.
                 (None, OpClass::Destructive) => "destructive without signature".to_string(),
             },
+            // CONTRACT §11: until k approvals verify, the reason reads
+            // `N of K approvals`; with k = 1 and nothing held, it also says
+            // why a signature is needed (§4: an HA-forced stop names HA).
             Decision::PendingSignature {
                 held: None,
                 required: 1,
                 why: Held::Destructive,
                 ..
-            } => "destructive: awaiting an operator signature".into(),
+            } => "destructive: awaiting an operator signature (0 of 1 approvals)".into(),
             Decision::PendingSignature {
                 held: None,
                 required: 1,
                 why: Held::HaForcedStop,
                 ..
             } => "HA-managed VM: PVE's HA stack powers it off by force when its shutdown \
-                  times out, which may lose data; awaiting an operator signature"
+                  times out, which may lose data; awaiting an operator signature (0 of 1 \
+                  approvals)"
                 .into(),
             Decision::PendingSignature { held, required, .. } => format!(
                 "{} of {required} approvals",

@@ -144,7 +144,33 @@ pub fn plan(desired: &DesiredState, actual: &[ActualGuest]) -> Plan {
     out
 }
 
+/// A locked guest is never changed. It is reported (the pass has not
+/// converged, CONTRACT §6) only when something would have been done to it
+/// unlocked; a converged guest under, say, a backup lock skipped nothing.
+/// A hibernated VM (lock `suspended`) that should run is started, which
+/// resumes it.
 fn plan_guest(want: &DesiredGuest, have: &ActualGuest, out: &mut Plan) {
+    let Some(lock) = &have.lock else {
+        plan_unlocked(want, have, out);
+        return;
+    };
+    let hibernated = lock == "suspended" && have.kind == GuestKind::Qemu;
+    if hibernated && want.state == Some(GuestState::Running) {
+        out.actions.push(Action {
+            vmid: want.vmid,
+            op: ActionOp::Start,
+            source: Source::DesiredState,
+        });
+        return;
+    }
+    let mut unlocked = Plan::default();
+    plan_unlocked(want, have, &mut unlocked);
+    if unlocked != Plan::default() {
+        out.skipped_locked.push((have.vmid, lock.clone()));
+    }
+}
+
+fn plan_unlocked(want: &DesiredGuest, have: &ActualGuest, out: &mut Plan) {
     let push = |out: &mut Plan, op| {
         out.actions.push(Action {
             vmid: want.vmid,
@@ -152,15 +178,6 @@ fn plan_guest(want: &DesiredGuest, have: &ActualGuest, out: &mut Plan) {
             source: Source::DesiredState,
         })
     };
-    if let Some(lock) = &have.lock {
-        let hibernated = lock == "suspended" && have.kind == GuestKind::Qemu;
-        if hibernated && want.state == Some(GuestState::Running) {
-            push(out, ActionOp::Start);
-        } else {
-            out.skipped_locked.push((have.vmid, lock.clone()));
-        }
-        return;
-    }
     if want.state == Some(GuestState::Absent) {
         push(out, ActionOp::GuestDestroy { purge: want.purge });
         return;

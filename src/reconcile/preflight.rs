@@ -25,6 +25,7 @@
 //! Trusts: PVE's answers, read fresh for this instant.
 
 use super::action::ActionOp;
+use super::gate::Allowed;
 use crate::proxmox::{Client, GuestRef, Kind};
 
 /// What the preflight found.
@@ -34,6 +35,29 @@ pub enum Preflight {
     Ready { running: bool },
     /// PVE would refuse the op now; why, for the operator.
     Refused(String),
+}
+
+/// The preflight step of a gate-allowed action: for a signed op on a guest,
+/// `Err(why)` when PVE would refuse it right now (it stays queued, nonce
+/// kept); else `Ok(running)`, whether the guest runs now (`false` when it
+/// was not read: unsigned actions, host-scoped ops). Only reads: the
+/// executor runs it before the intent, and `--plan` runs it to exit as
+/// the pass would (CONTRACT §6).
+pub fn for_allowed(
+    client: &Client,
+    allowed: &Allowed,
+    target: Option<&GuestRef>,
+) -> Result<bool, String> {
+    let (Some(_), Some(guest)) = (allowed.authorization(), target) else {
+        return Ok(false);
+    };
+    match &allowed.action().op {
+        ActionOp::KeyRotation { .. } => Ok(false),
+        op => match check(client, op, guest) {
+            Preflight::Ready { running } => Ok(running),
+            Preflight::Refused(why) => Err(why),
+        },
+    }
 }
 
 /// Checks `op` on `guest` against what PVE would refuse right now.

@@ -157,6 +157,35 @@ pub fn enqueue_at(
     }))
 }
 
+/// The counts a rejected submission reports (CONTRACT §11: `--submit
+/// --json` always carries them): the distinct signers whose approval of the
+/// queued op holding exactly these blob bytes verifies now (0 when no
+/// queued op holds them), and what `authz.approvals` requires of the op
+/// (of the queued op, else of the op the rejection names, else 1).
+pub fn rejected_counts(
+    journal: &Journal,
+    config: &Config,
+    signers: &Signers,
+    blob: &[u8],
+    rejected: &Rejected,
+) -> (u32, u32) {
+    let index = journal.index();
+    let named = rejected.op.as_ref().map(|f| f.op.as_str());
+    let held = index
+        .queued
+        .iter()
+        .find(|q| q.blob.as_bytes() == blob)
+        .and_then(|q| {
+            let sigs = q.signatures();
+            let now = crate::time::now_unix();
+            signed::verify_approvals(signers, config, &index, blob, &sigs, now).ok()
+        });
+    match held {
+        Some(a) => (a.count(), config.authz.approvals.required(a.op().op_name())),
+        None => (0, named.map_or(1, |op| config.authz.approvals.required(op))),
+    }
+}
+
 /// `replay` for a verified signature whose nonce a queued op with other
 /// bytes holds.
 fn nonce_taken(op: &VerifiedOp) -> Rejected {

@@ -106,6 +106,39 @@ fn locked_guest_is_skipped_whole_and_reported() {
 }
 
 #[test]
+fn a_locked_guest_is_reported_only_when_it_would_have_been_changed() {
+    let d = doc(r#"{"generation":1,"desired_state":{"guests":[
+        {"vmid":1,"state":"running","cores":1},{"vmid":2,"state":"stopped"},
+        {"vmid":3,"cores":1,"memory_bytes":536870912}]}}"#);
+    let locked = |vmid, status| {
+        let mut g = guest(vmid, status);
+        g.lock = Some("backup".into());
+        g
+    };
+    let p = plan(
+        &d,
+        &[
+            locked(1, PowerState::Running),
+            locked(2, PowerState::Stopped),
+            locked(3, PowerState::Stopped),
+        ],
+    );
+    assert_eq!(p, Plan::default());
+    let p = plan(
+        &d,
+        &[
+            locked(1, PowerState::Stopped),
+            locked(2, PowerState::Running),
+        ],
+    );
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        p.skipped_locked,
+        vec![(1, "backup".to_string()), (2, "backup".to_string())]
+    );
+}
+
+#[test]
 fn unknown_power_state_gets_no_power_action_but_config_still_converges() {
     let d = doc(
         r#"{"generation":1,"desired_state":{"guests":[{"vmid":1,"state":"stopped","cores":3}]}}"#,

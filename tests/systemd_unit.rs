@@ -53,6 +53,10 @@ fn unit_has_the_contract_settings() {
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
         "IPAddressDeny=any",
         "NoNewPrivileges=yes",
+        // A host without a hub has no hub-key file; systemd fails a unit
+        // whose LoadCredential= file is missing unless SetCredential= gives
+        // a default.
+        "SetCredential=hub-key:",
     ] {
         assert!(lines.iter().any(|l| l == needed), "unit lacks {needed}");
     }

@@ -57,6 +57,7 @@ pub const STATE_DIR_FILES: &[&str] = &[
     "hub-blocked",
     "status.json",
     "hub-status.json",
+    "readback.json",
 ];
 
 /// A config file larger than this is not a config file.

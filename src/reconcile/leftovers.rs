@@ -15,7 +15,8 @@
 //!   the lock) or by the daemon's hub loop (hub provider, without the
 //!   lock): cleaned at every pass in the first case, only at daemon
 //!   start-up (before the hub loop runs) in the second;
-//! - the last pass's `status.json` is written only by a pass, under the
+//! - the last pass's `status.json` and the read-back memory
+//!   (`readback.json`, `converge`) are written only by a pass, under the
 //!   lock: cleaned at every pass (so a host that only runs one-shot passes
 //!   does not keep one). The other status files (`hub-status.json`, the
 //!   metrics file) are also written by the hub loop, without the lock: the
@@ -24,6 +25,7 @@
 //! To add a file: name it in [`Files::at`] with the moments it is safe at.
 
 use crate::config::{Config, DesiredSource};
+use crate::reconcile::converge::READBACK_FILE;
 use crate::reconcile::desired::LAST_GOOD_FILE;
 use std::path::{Path, PathBuf};
 
@@ -67,6 +69,7 @@ impl Files<'_> {
             add(&self.state_dir.join(LAST_GOOD_FILE));
         }
         add(&self.state_dir.join(PASS_STATUS_FILE));
+        add(&self.state_dir.join(READBACK_FILE));
         out
     }
 }
@@ -106,22 +109,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_status_file_named_here_is_a_state_dir_file() {
+    fn the_files_named_here_are_state_dir_files() {
         assert!(crate::config::STATE_DIR_FILES.contains(&PASS_STATUS_FILE));
+        assert!(crate::config::STATE_DIR_FILES.contains(&READBACK_FILE));
     }
 
     #[test]
-    fn signer_and_status_temps_go_at_every_pass_and_hub_desired_temps_only_at_daemon_start() {
+    fn signer_status_and_readback_temps_go_at_every_pass_and_hub_desired_temps_only_at_daemon_start()
+     {
         let dir = std::env::temp_dir().join(format!("felhom-leftovers-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("signers")).unwrap();
         let signer_temp = dir.join("signers").join(".operational.tmp.4242");
         let desired_temp = dir.join(format!(".{LAST_GOOD_FILE}.tmp.4242"));
         let status_temp = dir.join(format!(".{PASS_STATUS_FILE}.tmp.4242"));
+        let readback_temp = dir.join(format!(".{READBACK_FILE}.tmp.4242"));
         let plant = || {
             std::fs::write(&signer_temp, b"x").unwrap();
             std::fs::write(&desired_temp, b"x").unwrap();
             std::fs::write(&status_temp, b"x").unwrap();
+            std::fs::write(&readback_temp, b"x").unwrap();
         };
         let signers = dir.join("signers").join("operational");
         let files = |desired_by_passes| Files {
@@ -131,7 +138,7 @@ mod tests {
         };
         plant();
         remove_in(&files(false), Moment::Pass);
-        assert!(!signer_temp.exists() && !status_temp.exists());
+        assert!(!signer_temp.exists() && !status_temp.exists() && !readback_temp.exists());
         assert!(desired_temp.exists(), "the hub loop may be writing it");
         remove_in(&files(false), Moment::DaemonStart);
         assert!(!desired_temp.exists());

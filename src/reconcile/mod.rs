@@ -5,32 +5,41 @@
 //!
 //! ```text
 //! desired (provider) ──┐
-//! actual (proxmox) ────┴→ normalize → plan (pure) → actions
-//!                                                    │ gate: classify → bind → decision
-//!                                                    ▼
-//!                            lanes: one worker thread per vmid, bounded parallelism
-//!                                                    ▼
-//!                                    report (`--plan` / `--reconcile-now`)
+//! actual (proxmox) ────┴→ normalize → plan (pure) → actions ─┐
+//! queued signed ops (journal) → signed: verify ──────────────┤
+//!                                  gate: classify → bind → approvals → decision (audit)
+//!                                                            ▼ allowed
+//!        lanes: one worker per vmid → execute (preflight → intent → verify_now
+//!               → nonce → PVE call → task id → outcome) → report
 //! ```
 //!
-//! Submodules, one responsibility each:
-//! - [`desired`]: the CONTRACT §5 document, strict parser, generation rule,
-//!   providers and the last good copy in the state directory;
-//! - [`normalize`]: canonical forms, so a value the agent wrote and read
-//!   back never reads as drift;
-//! - [`action`]: the op vocabulary (CONTRACT §4) and its exact params;
-//! - [`plan`]: the pure diff desired × actual → actions;
-//! - [`provision`]: which creations a pass attempts, within the config's
-//!   bounds; [`txn`]: each creation as one journaled transaction, its
-//!   compensating rollback and its recovery;
-//! - [`lanes`]: thread-per-guest workers, the per-guest serializer;
-//! - [`report`]: the pass document and its exit code (CONTRACT §6).
-//!
-//! The pass itself (engine), classification, the gate, recovery and the
-//! executors are separate modules beside these, with the executors' helpers
-//! for real PVE: [`preflight`] (would PVE refuse this signed op now?),
-//! [`settle`] (judging power actions by the guest's state; lost answers),
-//! and [`converge`] (writes PVE reads back differently are not resent).
+//! Submodules, one responsibility each (the op vocabulary itself is
+//! `crate::ops`):
+//! - the pass: [`engine`] (the order of the steps), [`candidates`] (what is
+//!   offered to the gate after the rotation barrier), [`dispatch`] (allowed
+//!   actions into lanes, report rows), [`lanes`] (thread-per-guest workers,
+//!   the per-guest serializer), [`report`] (the pass document and its exit
+//!   code, CONTRACT §6), [`pending`] (actions held for a signature, with the
+//!   blob to sign);
+//! - what is wanted and what is: [`desired`] (the CONTRACT §5 document,
+//!   providers, the last good copy), [`actual`] (this node's guests as PVE
+//!   reports them), [`normalize`] (canonical forms, so a round trip through
+//!   PVE never reads as drift), [`plan`] (the pure diff), [`action`] (one
+//!   intended change);
+//! - deciding: [`classify`] (benign or destructive, by provenance and by
+//!   what PVE would do), [`gate`] (the only builder of an allowed
+//!   decision), [`audit`] (one audit line and journal record per decision,
+//!   standing decisions once), [`signed`] and [`queue`] (signed ops and
+//!   their approvals, from `--submit` and hub jobs), [`verify_now`] (every
+//!   signature verified again the instant before its nonce is consumed);
+//! - doing: [`execute`] (the write-ahead executors), [`preflight`] (would
+//!   PVE refuse this signed op now?), [`settle`] (judging power actions by
+//!   the guest's state; lost answers), [`converge`] (writes PVE reads back
+//!   differently are not resent), [`provision`] and [`txn`] (creations as
+//!   journaled transactions with compensating rollback);
+//! - after a crash: [`recover`] (in-flight ops, open transactions,
+//!   interrupted rotations) and [`leftovers`] (temp files of files replaced
+//!   whole).
 
 pub mod action;
 pub mod actual;

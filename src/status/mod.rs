@@ -156,15 +156,11 @@ pub fn publish_metrics(config: &Config) {
 }
 
 /// At daemon start, under the state lock: removes temp files that a crash
-/// left behind while replacing a status, metrics or read-back file.
+/// left behind while replacing a status or metrics file.
 pub fn remove_stale_temps(config: &Config) {
     let mut targets = vec![
         (config.state_dir.clone(), files::PASS_FILE.to_string()),
         (config.state_dir.clone(), files::HUB_FILE.to_string()),
-        (
-            config.state_dir.clone(),
-            crate::reconcile::converge::READBACK_FILE.to_string(),
-        ),
     ];
     if let Some(path) = &config.metrics_file
         && let (Some(dir), Some(name)) = (path.parent(), path.file_name())

@@ -184,6 +184,7 @@ fn the_config_reserves_every_state_dir_file_name_the_agent_writes() {
         crate::journal::lock::LOCK_FILE,
         crate::hub::blocked::MARKER,
         crate::reconcile::desired::provider::LAST_GOOD_FILE,
+        crate::reconcile::converge::READBACK_FILE,
     ] {
         assert!(
             crate::config::STATE_DIR_FILES.contains(&name),

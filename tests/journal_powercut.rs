@@ -1,6 +1,7 @@
 //! Power cuts under the real binary (CONTRACT §8), journal scenarios: a
 //! busy pass (eight lanes, group commit), crashes followed by a cut, and a
-//! compaction (the conversion of a big format version 1 journal). The state
+//! compaction (the conversion of a big format version 1 journal, then a
+//! signed destroy appended to the compacted journal in the same pass). The state
 //! dir lives on a FUSE disk that keeps unsynced data and directory entries
 //! in memory and, at a cut, drops them, tears them or keeps a random subset
 //! of sectors; cuts come at chosen file-system operations and at PVE
@@ -38,7 +39,7 @@ use powercut_trial::{
     Cut, CutAt, Interrupted, Kept, Scenario, assert_converged, count, cut, nothing_kept,
     one_shot_done, pass, restart_pass, run, spread, what,
 };
-use powercut_world::{Ctx, World};
+use powercut_world::{Agent, Ctx, World};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -143,6 +144,21 @@ fn compaction_setup(ctx: &Ctx) -> World {
         Some(v),
         &nonce,
     );
+    // A second guest with a signed destroy queued in the old journal: the
+    // pass runs it after the conversion, so its nonce lands in the compacted
+    // file; a rename that was never made durable would lose it.
+    let v2 = ctx
+        .pve
+        .add_qemu("stopped", json!({"cores": 1, "memory": 512}));
+    w.vmids.push(v2);
+    let queued = w.sign(
+        &w.alice.clone(),
+        "guest_destroy",
+        json!({"purge": true}),
+        Some(v2),
+    );
+    let blob = std::fs::read_to_string(&w.signed[1].1).unwrap();
+    let sig = std::fs::read_to_string(&w.signed[1].2).unwrap();
     let header = Header {
         version: Version::V1,
         salt: [0x33; 16],
@@ -164,6 +180,16 @@ fn compaction_setup(ctx: &Ctx) -> World {
         },
     );
     push(&mut bytes, Record::GenerationApplied { generation: 1 });
+    push(
+        &mut bytes,
+        Record::OpQueued {
+            nonce: queued,
+            blob,
+            sig,
+            source: "submit".into(),
+            expires_at: felhom_agent::time::now_unix() + 3600,
+        },
+    );
     while bytes.len() < 4_500_000 {
         push(
             &mut bytes,
@@ -214,12 +240,36 @@ fn compaction_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
         count(c, "fsync:journal"),
         2,
     ));
+    for policy in Policy::CUTS {
+        cuts.push(cut(CutAt::PveRequest(1), policy));
+    }
     cuts
 }
 
-fn compaction_restart(w: &World, _ctx: &Ctx, i: &Interrupted) {
+fn deletes(ctx: &Ctx, vmid: u32) -> usize {
+    ctx.pve
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "DELETE" && p.ends_with(&format!("/{vmid}")))
+        .count()
+}
+
+fn compaction_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let what = what(w, i);
+    let (v2, queued) = (w.vmids[1], &w.signed[1].0);
+    if deletes(ctx, v2) > 0 {
+        assert!(
+            w.nonce_consumed(queued),
+            "{what}: DELETE sent after the compaction, nonce not durable"
+        );
+    }
     restart_pass(w, &what);
+    assert!(w.nonce_consumed(queued), "{what}: consumed nonce lost");
+    assert_eq!(
+        ctx.pve.guest(v2)["exists"] == json!(false),
+        deletes(ctx, v2) == 1,
+        "{what}: guest state vs DELETE"
+    );
     let check = w.with_op("--check-op", 0);
     assert_eq!(
         check.code, 65,
@@ -245,4 +295,110 @@ const COMPACTION: Scenario = Scenario {
 #[test]
 fn power_cuts_during_a_compaction() {
     run(&COMPACTION);
+}
+
+// -- a compaction at `--submit`: the acknowledged op lands in the new file ---
+//
+// `--submit` writes no other file in the state dir, so nothing but the
+// compaction's own directory sync makes the renamed journal durable before
+// the op queued in it is acknowledged.
+
+fn submit_compaction_setup(ctx: &Ctx) -> World {
+    let mut w = compaction_setup(ctx);
+    let v3 = ctx
+        .pve
+        .add_qemu("stopped", json!({"cores": 1, "memory": 512}));
+    w.vmids.push(v3);
+    w.sign(
+        &w.alice.clone(),
+        "guest_destroy",
+        json!({"purge": true}),
+        Some(v3),
+    );
+    w
+}
+
+fn submit_compaction_action(w: &World) -> Agent {
+    let (_, b, s) = &w.signed[2];
+    w.spawn(
+        &[
+            "--json",
+            "--submit",
+            b.to_str().unwrap(),
+            s.to_str().unwrap(),
+        ],
+        "action",
+    )
+}
+
+fn submit_compaction_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
+    let tmp = felhom_agent::journal::TEMP_FILE.to_string();
+    let mut cuts = vec![
+        cut(
+            CutAt::Fs(Trigger::after("fsync", 1).named(&tmp)),
+            Policy::Drop,
+        ),
+        cut(
+            CutAt::Fs(Trigger::after("rename_onto", 1).named("journal")),
+            Policy::Drop,
+        ),
+        cut(
+            CutAt::Fs(Trigger::after("rename_onto", 1).named("journal")),
+            Policy::Sectors,
+        ),
+    ];
+    cuts.extend(spread(
+        "fsyncdir",
+        Some("state"),
+        count(c, "fsyncdir:state"),
+        2,
+    ));
+    cuts.extend(spread(
+        "fsync",
+        Some("journal"),
+        count(c, "fsync:journal"),
+        3,
+    ));
+    cuts
+}
+
+fn submit_compaction_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
+    let what = what(w, i);
+    let (v3, nonce) = (w.vmids[2], &w.signed[2].0);
+    let answer = serde_json::from_str::<Value>(w.output("action").trim()).ok();
+    let acknowledged =
+        answer.is_some_and(|a| a["valid"] == json!(true) && a["queued"] == json!(true));
+    let queued = w
+        .records()
+        .iter()
+        .any(|r| matches!(r, Record::OpQueued { nonce: n, .. } if n == nonce));
+    if acknowledged {
+        assert!(
+            queued,
+            "{what}: --submit answered queued, the op is not in the journal"
+        );
+    } else {
+        let again = w.with_op("--submit", 2);
+        assert_eq!(again.code, 0, "{what}: submitting again: {again:?}");
+    }
+    restart_pass(w, &what);
+    assert_eq!(deletes(ctx, v3), 1, "{what}: the submitted op ran once");
+    let journal = std::fs::read(w.live("state/journal")).unwrap();
+    assert_eq!(journal[..8], format::MAGIC, "{what}: not converted");
+    assert_converged(w, &what, 0);
+}
+
+const SUBMIT_COMPACTION: Scenario = Scenario {
+    name: "compaction at --submit",
+    setup: submit_compaction_setup,
+    action: submit_compaction_action,
+    done: one_shot_done,
+    cuts: submit_compaction_cuts,
+    kept: nothing_kept,
+    restart: submit_compaction_restart,
+};
+
+#[test]
+fn power_cuts_during_a_compaction_at_submit_keep_the_acknowledged_op() {
+    run(&SUBMIT_COMPACTION);
 }

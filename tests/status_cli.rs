@@ -272,9 +272,12 @@ fn after_passes_status_shows_pending_queued_and_in_flight_work_exactly() {
     assert_eq!(doc["journal"]["chain_head"], verify["chain_head"]);
     assert_eq!(doc["hub"]["configured"], false);
 
-    // For a person: the same facts, compactly.
+    // For a person: the same facts, compactly, with the last pass's age and
+    // how long the queued op stays valid.
     let human = w.agent.run(&["--status"]).stdout;
     for needle in [
+        format!("last pass: {} (", last["at"].as_str().unwrap()),
+        format!("expires {} (in ", blob_doc["expires_at"].as_str().unwrap()),
         format!("guest {} guest_destroy: 0 of 1 approvals", w.doomed),
         format!("guest_destroy guest {}, nonce {}", w.later, spec.nonce),
         "1 of 1 approvals (alice)".to_string(),
@@ -287,6 +290,11 @@ fn after_passes_status_shows_pending_queued_and_in_flight_work_exactly() {
     ] {
         assert!(human.contains(&needle), "no {needle:?} in:\n{human}");
     }
+    let pass_line = human
+        .lines()
+        .find(|l| l.starts_with("last pass: "))
+        .unwrap_or_else(|| panic!("no last pass line in:\n{human}"));
+    assert!(pass_line.contains(" ago), took "), "{pass_line}");
 
     // The pass's metrics agree (queued was 0 when the pass ended).
     let text = std::fs::read_to_string(&metrics).unwrap();

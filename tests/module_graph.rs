@@ -40,15 +40,63 @@ fn collect(dir: &Path, src: &Path, graph: &mut Graph) {
         let text = std::fs::read_to_string(&path).unwrap();
         let deps = graph.entry(module.clone()).or_default();
         for (at, _) in text.match_indices("crate::") {
-            let name: String = text[at + "crate::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() && name != module {
-                deps.insert(name);
+            for name in top_level_names(&text[at + "crate::".len()..]) {
+                if name != module {
+                    deps.insert(name);
+                }
             }
         }
     }
+}
+
+fn leading_ident(s: &str) -> String {
+    s.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules a path names after `crate::`: `a::b` names `a`,
+/// and a group `{a::b, c, d::{e, f}}` names `a`, `c` and `d`.
+fn top_level_names(after: &str) -> Vec<String> {
+    let Some(group) = after.strip_prefix('{') else {
+        let name = leading_ident(after);
+        return if name.is_empty() { vec![] } else { vec![name] };
+    };
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut item_start = true;
+    for (i, c) in group.char_indices() {
+        if item_start && depth == 0 {
+            let name = leading_ident(&group[i..]);
+            if !name.is_empty() && name != "self" {
+                names.push(name);
+            }
+            item_start = false;
+        }
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => item_start = true,
+            _ => {}
+        }
+    }
+    names
+}
+
+#[test]
+fn grouped_paths_name_every_module_they_import() {
+    assert_eq!(top_level_names("journal::Journal;"), ["journal"]);
+    assert_eq!(
+        top_level_names("{journal, modes::pass, hub::{a, b}, self};"),
+        ["journal", "modes", "hub"]
+    );
+    assert_eq!(
+        top_level_names("{\n    hub::{blocked, client},\n    time,\n}"),
+        ["hub", "time"]
+    );
+    assert!(top_level_names("{}").is_empty());
 }
 
 /// A cycle through `node`, if any (depth-first search).

@@ -377,3 +377,83 @@ fn a_signature_is_looked_up_by_its_point_and_must_match_the_line_exactly() {
         None
     ));
 }
+
+/// An SSHSIG made by a plain `ssh-ed25519` key over `blob`.
+fn ed_signature(sk: &SigningKey, blob: &[u8]) -> Vec<u8> {
+    let mut key = Vec::new();
+    string(&mut key, b"ssh-ed25519");
+    string(&mut key, sk.verifying_key().as_bytes());
+    let mut signed = b"SSHSIG".to_vec();
+    string(&mut signed, NAMESPACE.as_bytes());
+    string(&mut signed, b"");
+    string(&mut signed, b"sha512");
+    string(&mut signed, &Sha512::digest(blob));
+    let mut sig_blob = Vec::new();
+    string(&mut sig_blob, b"ssh-ed25519");
+    string(&mut sig_blob, &sk.sign(&signed).to_bytes());
+    let mut raw = b"SSHSIG\0\0\0\x01".to_vec();
+    string(&mut raw, &key);
+    string(&mut raw, NAMESPACE.as_bytes());
+    string(&mut raw, b"");
+    string(&mut raw, b"sha512");
+    string(&mut raw, &sig_blob);
+    let b64 = felhom_agent::base64::encode(&raw);
+    let mut armored = "-----BEGIN SSH SIGNATURE-----\n".to_string();
+    for chunk in b64.as_bytes().chunks(70) {
+        armored.push_str(std::str::from_utf8(chunk).unwrap());
+        armored.push('\n');
+    }
+    armored.push_str("-----END SSH SIGNATURE-----\n");
+    armored.into_bytes()
+}
+
+/// The two-person rule counts keys, not encodings: one Ed25519 point on two
+/// lines with different first principals (once as `ssh-ed25519`, once as
+/// `sk-ssh-ed25519`) is one signer, however many encodings it signs under.
+#[test]
+fn one_point_under_two_principals_and_encodings_is_one_approval() {
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let other = SigningKey::from_bytes(&[12u8; 32]);
+    let blob = authz::canonical_blob(
+        "guest_destroy",
+        &serde_json::json!({"purge": true}),
+        "demo-felhom",
+        Some(9001),
+        &"ab".repeat(16),
+        NOW - 10,
+        NOW + 600,
+        "",
+    );
+    let blob = blob.as_bytes();
+    let (sk_line, sk_sig) = sk_signature(&key, "ssh:", 0x01, blob);
+    let (bob_line, bob_sig) = sk_signature(&other, "ssh:", 0x01, blob);
+    let mut ed_blob = Vec::new();
+    string(&mut ed_blob, b"ssh-ed25519");
+    string(&mut ed_blob, key.verifying_key().as_bytes());
+    let text = format!(
+        "alice@x ssh-ed25519 {}\nmallory@x {}\nbob@x {}\n",
+        felhom_agent::base64::encode(&ed_blob),
+        sk_line.split_once(' ').unwrap().1,
+        bob_line.split_once(' ').unwrap().1,
+    );
+    let signers = Signers::from_texts(Some(("ops", &text)), None).unwrap();
+    let ed_sig = ed_signature(&key, blob);
+    let count = |sigs: &[&[u8]]| {
+        authz::approvals::verify(&signers, &policy(true), blob, sigs, &|_| false)
+            .unwrap()
+            .count()
+    };
+    // Each signature verifies on its own, under its own line.
+    assert_eq!(count(&[&ed_sig]), 1);
+    assert_eq!(count(&[&sk_sig]), 1);
+    assert_eq!(
+        count(&[&ed_sig, &sk_sig]),
+        1,
+        "one key counted as two signers through a second encoding"
+    );
+    assert_eq!(count(&[&sk_sig, &ed_sig, &bob_sig]), 2);
+    let held =
+        authz::approvals::verify(&signers, &policy(true), blob, &[&ed_sig], &|_| false).unwrap();
+    let again = authz::verify_detailed(&signers, &policy(true), blob, &sk_sig, &|_| false).unwrap();
+    assert!(held.includes(&again), "the same point already approves");
+}

@@ -19,7 +19,10 @@
 //!   a recovery signature counts only for `key_rotation`.
 //! - A signer is the first principal of the line that admitted its key (in
 //!   either file): two keys under one first principal are one signer, and
-//!   only that signer's first approval that verifies counts.
+//!   only that signer's first approval that verifies counts. A key is its
+//!   Ed25519 point (CONTRACT §3): one point on several lines, under other
+//!   first principals or encodings (`ssh-ed25519`, `sk-ssh-ed25519`), is
+//!   still one signer, so one private key never approves twice.
 //! - A rejection that concerns the blob itself (stages 5-7 and 9, an op
 //!   this host does not run) is the same for every signature over it: it
 //!   is the verdict on the op, whatever the other approvals say.
@@ -51,6 +54,8 @@ pub struct Approvals {
     op: VerifiedOp,
     /// One per distinct signer, in the order the signatures were held.
     approvers: Vec<SignerInfo>,
+    /// The Ed25519 point of each approver's key, in the same order.
+    points: Vec<[u8; 32]>,
     /// Held signatures that did not count now, and why (for the log).
     not_counted: Vec<Rejected>,
 }
@@ -60,6 +65,7 @@ impl Approvals {
     pub fn single(op: VerifiedOp) -> Approvals {
         Approvals {
             approvers: vec![op.signer_info().clone()],
+            points: vec![*op.key_point()],
             op,
             not_counted: Vec::new(),
         }
@@ -84,9 +90,12 @@ impl Approvals {
         u32::try_from(self.approvers.len()).unwrap_or(u32::MAX)
     }
 
-    /// Whether `signer` (a first principal) is among the approvers.
-    pub fn includes(&self, signer: &str) -> bool {
-        self.approvers.iter().any(|a| a.signer == signer)
+    /// Whether the signer of `op` is among the approvers: the same first
+    /// principal, or the same key (Ed25519 point) under any line or
+    /// encoding.
+    pub fn includes(&self, op: &VerifiedOp) -> bool {
+        self.approvers.iter().any(|a| a.signer == op.signer())
+            || self.points.contains(op.key_point())
     }
 
     /// Held signatures that do not count now, with their rejection.
@@ -157,8 +166,11 @@ pub fn verify(
             Err(rejected) => not_counted.push(rejected),
             Ok(op) => match &mut counted {
                 None => counted = Some(Approvals::single(op)),
-                Some(a) if a.includes(op.signer()) => {}
-                Some(a) => a.approvers.push(op.signer_info().clone()),
+                Some(a) if a.includes(&op) => {}
+                Some(a) => {
+                    a.approvers.push(op.signer_info().clone());
+                    a.points.push(*op.key_point());
+                }
             },
         }
     }

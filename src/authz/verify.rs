@@ -155,6 +155,9 @@ pub struct VerifiedOp {
     blob: Vec<u8>,
     parsed: ParsedBlob,
     signer: SignerInfo,
+    /// The signing key's Ed25519 point: its identity, whatever its
+    /// encoding (CONTRACT §3).
+    key_point: [u8; 32],
 }
 
 impl VerifiedOp {
@@ -195,6 +198,10 @@ impl VerifiedOp {
     }
     pub fn key_fingerprint(&self) -> &str {
         &self.signer.key_fingerprint
+    }
+    /// The signing key's Ed25519 point (its identity).
+    pub fn key_point(&self) -> &[u8; 32] {
+        &self.key_point
     }
     pub fn signer_info(&self) -> &SignerInfo {
         &self.signer
@@ -272,6 +279,7 @@ pub fn verify_detailed(
         op: None,
     })?; // 1-4
     let signer = signer_info(line);
+    let key_point = *line.key.point();
     let reject = |rejection, parsed: Option<&ParsedBlob>| Rejected {
         rejection,
         signer: Some(signer.clone()),
@@ -303,6 +311,7 @@ pub fn verify_detailed(
         blob: blob.to_vec(),
         parsed,
         signer,
+        key_point,
     })
 }
 

@@ -11,8 +11,9 @@
 //! - a queued nonce, the same blob bytes, a signer who does not approve it
 //!   yet → the signature is added (`approval`), journaled (fdatasync)
 //!   before this returns;
-//! - a signer who already approves it (the same key again, or another key
-//!   under the same first principal) → nothing is written (`already`);
+//! - a signer who already approves it (the same key again, under any line
+//!   or encoding, or another key under the same first principal) → nothing
+//!   is written (`already`);
 //! - a queued nonce with *other* blob bytes → `replay`: the nonce belongs
 //!   to the queued blob, and an approval is only ever of exact bytes. The
 //!   queued op is untouched, nothing is written;
@@ -116,7 +117,7 @@ pub fn enqueue_at(
     let sigs = queued.signatures();
     let held = signed::verify_approvals(signers, config, &index, blob, &sigs, now).ok();
     let count = held.as_ref().map_or(0, Approvals::count);
-    if held.as_ref().is_some_and(|a| a.includes(op.signer())) {
+    if held.as_ref().is_some_and(|a| a.includes(&op)) {
         log_submitted("already approved:", &op, count, approvals_required, source);
         return Ok(Enqueued::AlreadyApproved(Submitted {
             op,

@@ -567,3 +567,72 @@ fn a_hub_block_holds_every_creation() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(pve.guest(v)["status"], json!("running"));
 }
+
+/// The hold after a compensating rollback lapses an hour after the
+/// rollback, even when the generation stays the same (CONTRACT §10). The
+/// clock is not the test's to move, so the rollback's own end record is
+/// appended again with an older time, as the journal would say an hour on.
+#[test]
+fn the_retry_hold_after_a_rollback_lapses_after_an_hour_in_the_same_generation() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-hold-hour");
+    let v = pve.next_vmid();
+    pve.call(
+        "fail",
+        json!(["POST", format!("/nodes/{}/lxc/{v}/status/start", pve.node)]),
+        json!({"status": 500, "message": "unable to start: no cgroup", "times": 1}),
+    );
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "running", "create": lxc("later")}]),
+    );
+    assert_eq!(a.pass().code, 1);
+    let (txn, at, detail) = a
+        .records()
+        .iter()
+        .find_map(|r| match r {
+            Record::TxnEnd {
+                txn,
+                vmid,
+                end: TxnEndKind::RolledBack,
+                at,
+                detail,
+                ..
+            } if *vmid == v => Some((txn.clone(), *at, detail.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let rolled_back_ago = |secs: i64| {
+        let j = journal::Journal::open(&a.state_dir, std::time::Duration::from_secs(5)).unwrap();
+        j.append(Record::TxnEnd {
+            txn: txn.clone(),
+            vmid: v,
+            end: TxnEndKind::RolledBack,
+            generation: 1,
+            at: at - secs,
+            detail: detail.clone(),
+        })
+        .unwrap();
+    };
+    let creates = lxc_creates(pve);
+
+    // Not yet an hour: still held.
+    rolled_back_ago(journal::RETRY_HOLD_SECONDS - 120);
+    let held = a.pass();
+    let row = by_op(&held.actions(), v, "create").clone();
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert_eq!(lxc_creates(pve), creates);
+
+    // An hour on, the same generation is tried again.
+    rolled_back_ago(journal::RETRY_HOLD_SECONDS + 1);
+    let retry = a.pass();
+    assert_eq!(retry.code, 0, "{}\n{}", retry.stdout, retry.stderr);
+    assert_eq!(lxc_creates(pve), creates + 1);
+    assert_eq!(pve.guest(v)["status"], json!("running"));
+    assert_eq!(
+        txn_ends(&a, v).last(),
+        Some(&TxnEndKind::Committed),
+        "{:?}",
+        txn_ends(&a, v)
+    );
+}

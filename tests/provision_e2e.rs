@@ -636,3 +636,51 @@ fn the_retry_hold_after_a_rollback_lapses_after_an_hour_in_the_same_generation()
         txn_ends(&a, v)
     );
 }
+
+/// `clone` names a qemu template on this node (CONTRACT §10). An ordinary
+/// VM (a customer's data, which PVE would full-clone), a template on
+/// another node, an lxc guest or a vmid nobody holds is never cloned: the
+/// creation is held, naming why.
+#[test]
+fn a_clone_source_that_is_not_a_qemu_template_on_this_node_is_never_cloned() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-clone-source");
+    let disk = |v: u32| json!({"scsi0": format!("local-lvm:vm-{v}-disk-0,size=4G"), "cores": 1, "memory": 512});
+    let ordinary = pve.next_vmid();
+    pve.command(
+        json!({"op": "add_qemu", "vmid": ordinary, "status": "stopped",
+                       "config": disk(ordinary), "node": pve.node}),
+    );
+    let elsewhere = pve.next_vmid();
+    pve.add_template(elsewhere, "pve2", disk(elsewhere));
+    let container = pve.add_lxc("stopped", json!({"cores": 1, "memory": 256}));
+    let nobody = pve.next_vmid();
+    let sources = [ordinary, elsewhere, container, nobody];
+    let news: Vec<u32> = sources.iter().map(|_| pve.next_vmid()).collect();
+    let entries: Vec<Value> = sources
+        .iter()
+        .zip(&news)
+        .map(|(src, v)| {
+            json!({"vmid": v, "state": "stopped",
+                   "create": {"kind": "qemu", "name": "copy", "clone": src, "full": true,
+                              "storage": "local-lvm"}})
+        })
+        .collect();
+    a.write_desired(1, Value::Array(entries));
+    let run = a.pass();
+    let acts = run.actions();
+    for (src, v) in sources.iter().zip(&news) {
+        let row = by_op(&acts, *v, "create");
+        assert_eq!(row["outcome"], json!("skipped"), "clone of {src}: {row}");
+        assert!(
+            row["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not a qemu template on this node"),
+            "clone of {src}: {row}"
+        );
+        assert_eq!(pve.guest(*v)["exists"], json!(false), "clone of {src}");
+        assert_eq!(pve.creates(*v), 0, "clone of {src} was asked of PVE");
+    }
+    assert_eq!(run.json()["missing"], json!(news));
+}

@@ -684,3 +684,58 @@ fn a_clone_source_that_is_not_a_qemu_template_on_this_node_is_never_cloned() {
     }
     assert_eq!(run.json()["missing"], json!(news));
 }
+
+/// A full clone takes its template's disks again on the target storage, so
+/// `min_free_percent` counts them; a linked clone takes nothing new but must
+/// stay on its template's storage (CONTRACT §10).
+#[test]
+fn a_full_clone_counts_its_templates_disks_against_min_free_percent() {
+    let own = FakePve::start();
+    own.set_storage("local-lvm", json!({"total": 100 * GIB, "avail": 35 * GIB}));
+    let mut a = Agent::new(&own, "pv-clone-room");
+    a.provision(
+        &own,
+        json!({"storages": ["local-lvm", "local"], "min_free_percent": 10}),
+    );
+    let t = own.next_vmid();
+    own.add_template(
+        t,
+        &own.node,
+        json!({"scsi0": format!("local-lvm:base-{t}-disk-0,size=30G"), "cores": 1, "memory": 512}),
+    );
+    let (full, linked, moved) = (own.next_vmid(), own.next_vmid(), own.next_vmid());
+    let clone = |name: &str, full: bool, storage: &str| json!({"kind": "qemu", "name": name, "clone": t, "full": full, "storage": storage});
+    // 35 GiB free of 100: 30 GiB more would leave 5 %.
+    a.write_desired(
+        1,
+        json!([
+            {"vmid": full, "state": "stopped", "create": clone("big", true, "local-lvm")},
+            {"vmid": linked, "state": "stopped", "create": clone("thin", false, "local-lvm")},
+            {"vmid": moved, "state": "stopped", "create": clone("away", false, "local")}
+        ]),
+    );
+    let run = a.pass();
+    let acts = run.actions();
+    let row = by_op(&acts, full, "create");
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert!(
+        row["reason"].as_str().unwrap().contains("min_free_percent"),
+        "{row}"
+    );
+    assert_eq!(own.guest(full)["exists"], json!(false));
+    let row = by_op(&acts, moved, "create");
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("template's storage"),
+        "{row}"
+    );
+    assert_eq!(own.guest(moved)["exists"], json!(false));
+    assert_eq!(
+        by_op(&acts, linked, "create")["outcome"],
+        json!("succeeded")
+    );
+    assert_eq!(own.guest(linked)["exists"], json!(true));
+}

@@ -739,3 +739,22 @@ fn a_full_clone_counts_its_templates_disks_against_min_free_percent() {
     );
     assert_eq!(own.guest(linked)["exists"], json!(true));
 }
+
+/// `unprivileged` defaults to true (CONTRACT §10): an lxc entry that does
+/// not say is created as an unprivileged container (a privileged one would
+/// also need `Sys.Modify` on `/`: pve-container `PVE/API2/LXC.pm` create_vm).
+#[test]
+fn an_lxc_entry_without_unprivileged_creates_an_unprivileged_container() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-unprivileged");
+    let v = pve.next_vmid();
+    let mut create = lxc("plain");
+    create.as_object_mut().unwrap().remove("unprivileged");
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": create}]),
+    );
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(pve.guest(v)["config"]["unprivileged"], json!(1));
+}

@@ -567,3 +567,194 @@ fn a_hub_block_holds_every_creation() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(pve.guest(v)["status"], json!("running"));
 }
+
+/// The hold after a compensating rollback lapses an hour after the
+/// rollback, even when the generation stays the same (CONTRACT §10). The
+/// clock is not the test's to move, so the rollback's own end record is
+/// appended again with an older time, as the journal would say an hour on.
+#[test]
+fn the_retry_hold_after_a_rollback_lapses_after_an_hour_in_the_same_generation() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-hold-hour");
+    let v = pve.next_vmid();
+    pve.call(
+        "fail",
+        json!(["POST", format!("/nodes/{}/lxc/{v}/status/start", pve.node)]),
+        json!({"status": 500, "message": "unable to start: no cgroup", "times": 1}),
+    );
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "running", "create": lxc("later")}]),
+    );
+    assert_eq!(a.pass().code, 1);
+    let (txn, at, detail) = a
+        .records()
+        .iter()
+        .find_map(|r| match r {
+            Record::TxnEnd {
+                txn,
+                vmid,
+                end: TxnEndKind::RolledBack,
+                at,
+                detail,
+                ..
+            } if *vmid == v => Some((txn.clone(), *at, detail.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let rolled_back_ago = |secs: i64| {
+        let j = journal::Journal::open(&a.state_dir, std::time::Duration::from_secs(5)).unwrap();
+        j.append(Record::TxnEnd {
+            txn: txn.clone(),
+            vmid: v,
+            end: TxnEndKind::RolledBack,
+            generation: 1,
+            at: at - secs,
+            detail: detail.clone(),
+        })
+        .unwrap();
+    };
+    let creates = lxc_creates(pve);
+
+    // Not yet an hour: still held.
+    rolled_back_ago(journal::RETRY_HOLD_SECONDS - 120);
+    let held = a.pass();
+    let row = by_op(&held.actions(), v, "create").clone();
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert_eq!(lxc_creates(pve), creates);
+
+    // An hour on, the same generation is tried again.
+    rolled_back_ago(journal::RETRY_HOLD_SECONDS + 1);
+    let retry = a.pass();
+    assert_eq!(retry.code, 0, "{}\n{}", retry.stdout, retry.stderr);
+    assert_eq!(lxc_creates(pve), creates + 1);
+    assert_eq!(pve.guest(v)["status"], json!("running"));
+    assert_eq!(
+        txn_ends(&a, v).last(),
+        Some(&TxnEndKind::Committed),
+        "{:?}",
+        txn_ends(&a, v)
+    );
+}
+
+/// `clone` names a qemu template on this node (CONTRACT §10). An ordinary
+/// VM (a customer's data, which PVE would full-clone), a template on
+/// another node, an lxc guest or a vmid nobody holds is never cloned: the
+/// creation is held, naming why.
+#[test]
+fn a_clone_source_that_is_not_a_qemu_template_on_this_node_is_never_cloned() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-clone-source");
+    let disk = |v: u32| json!({"scsi0": format!("local-lvm:vm-{v}-disk-0,size=4G"), "cores": 1, "memory": 512});
+    let ordinary = pve.next_vmid();
+    pve.command(
+        json!({"op": "add_qemu", "vmid": ordinary, "status": "stopped",
+                       "config": disk(ordinary), "node": pve.node}),
+    );
+    let elsewhere = pve.next_vmid();
+    pve.add_template(elsewhere, "pve2", disk(elsewhere));
+    let container = pve.add_lxc("stopped", json!({"cores": 1, "memory": 256}));
+    let nobody = pve.next_vmid();
+    let sources = [ordinary, elsewhere, container, nobody];
+    let news: Vec<u32> = sources.iter().map(|_| pve.next_vmid()).collect();
+    let entries: Vec<Value> = sources
+        .iter()
+        .zip(&news)
+        .map(|(src, v)| {
+            json!({"vmid": v, "state": "stopped",
+                   "create": {"kind": "qemu", "name": "copy", "clone": src, "full": true,
+                              "storage": "local-lvm"}})
+        })
+        .collect();
+    a.write_desired(1, Value::Array(entries));
+    let run = a.pass();
+    let acts = run.actions();
+    for (src, v) in sources.iter().zip(&news) {
+        let row = by_op(&acts, *v, "create");
+        assert_eq!(row["outcome"], json!("skipped"), "clone of {src}: {row}");
+        assert!(
+            row["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not a qemu template on this node"),
+            "clone of {src}: {row}"
+        );
+        assert_eq!(pve.guest(*v)["exists"], json!(false), "clone of {src}");
+        assert_eq!(pve.creates(*v), 0, "clone of {src} was asked of PVE");
+    }
+    assert_eq!(run.json()["missing"], json!(news));
+}
+
+/// A full clone takes its template's disks again on the target storage, so
+/// `min_free_percent` counts them; a linked clone takes nothing new but must
+/// stay on its template's storage (CONTRACT §10).
+#[test]
+fn a_full_clone_counts_its_templates_disks_against_min_free_percent() {
+    let own = FakePve::start();
+    own.set_storage("local-lvm", json!({"total": 100 * GIB, "avail": 35 * GIB}));
+    let mut a = Agent::new(&own, "pv-clone-room");
+    a.provision(
+        &own,
+        json!({"storages": ["local-lvm", "local"], "min_free_percent": 10}),
+    );
+    let t = own.next_vmid();
+    own.add_template(
+        t,
+        &own.node,
+        json!({"scsi0": format!("local-lvm:base-{t}-disk-0,size=30G"), "cores": 1, "memory": 512}),
+    );
+    let (full, linked, moved) = (own.next_vmid(), own.next_vmid(), own.next_vmid());
+    let clone = |name: &str, full: bool, storage: &str| json!({"kind": "qemu", "name": name, "clone": t, "full": full, "storage": storage});
+    // 35 GiB free of 100: 30 GiB more would leave 5 %.
+    a.write_desired(
+        1,
+        json!([
+            {"vmid": full, "state": "stopped", "create": clone("big", true, "local-lvm")},
+            {"vmid": linked, "state": "stopped", "create": clone("thin", false, "local-lvm")},
+            {"vmid": moved, "state": "stopped", "create": clone("away", false, "local")}
+        ]),
+    );
+    let run = a.pass();
+    let acts = run.actions();
+    let row = by_op(&acts, full, "create");
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert!(
+        row["reason"].as_str().unwrap().contains("min_free_percent"),
+        "{row}"
+    );
+    assert_eq!(own.guest(full)["exists"], json!(false));
+    let row = by_op(&acts, moved, "create");
+    assert_eq!(row["outcome"], json!("skipped"), "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("template's storage"),
+        "{row}"
+    );
+    assert_eq!(own.guest(moved)["exists"], json!(false));
+    assert_eq!(
+        by_op(&acts, linked, "create")["outcome"],
+        json!("succeeded")
+    );
+    assert_eq!(own.guest(linked)["exists"], json!(true));
+}
+
+/// `unprivileged` defaults to true (CONTRACT §10): an lxc entry that does
+/// not say is created as an unprivileged container (a privileged one would
+/// also need `Sys.Modify` on `/`: pve-container `PVE/API2/LXC.pm` create_vm).
+#[test]
+fn an_lxc_entry_without_unprivileged_creates_an_unprivileged_container() {
+    let pve = &FakePve::start();
+    let a = provisioned(pve, "pv-unprivileged");
+    let v = pve.next_vmid();
+    let mut create = lxc("plain");
+    create.as_object_mut().unwrap().remove("unprivileged");
+    a.write_desired(
+        1,
+        json!([{"vmid": v, "state": "stopped", "create": create}]),
+    );
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(pve.guest(v)["config"]["unprivileged"], json!(1));
+}

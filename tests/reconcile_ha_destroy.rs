@@ -9,7 +9,8 @@
 //! - PVE refuses to destroy a running guest, a protected or locked one,
 //!   and an HA or replicated one without `purge`: a signed destroy stops a
 //!   running guest first, and one PVE would refuse stays queued, its nonce
-//!   kept, reported each pass, until the cause is gone.
+//!   kept, reported each pass, until the cause is gone; a hibernated VM's
+//!   `suspended` lock is no refusal (qemu-server destroy_vm, vm_start).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -228,6 +229,44 @@ fn a_signed_destroy_pve_would_refuse_stays_queued_with_its_nonce_and_runs_once_t
         assert_eq!(d["outcome"], json!("succeeded"), "{d}");
         assert_eq!(pve.guest(v)["exists"], json!(false));
     }
+    let records = a.records();
+    for n in &nonces {
+        assert!(nonce_consumed(&records, n));
+    }
+}
+
+/// A hibernated VM (PVE lock `suspended`) is no refusal for a signed
+/// destroy or start: qemu-server `destroy_vm` skips the lock check for
+/// `suspended`, and `vm_start` resumes from the saved state. Both run at
+/// once, and their nonces are consumed.
+#[test]
+fn a_signed_destroy_or_start_of_a_hibernated_vm_runs() {
+    let pve = FakePve::start();
+    let hibernated = || {
+        let v = pve.add_qemu(
+            "stopped",
+            json!({"cores": 1, "memory": 512, "lock": "suspended"}),
+        );
+        pve.set_guest(v, "lock", json!("suspended"));
+        v
+    };
+    let (gone, resumed) = (hibernated(), hibernated());
+    let a = Agent::new(&pve, "hibernated-signed");
+    let nonces = [
+        submit(&a, "guest_destroy", json!({"purge": true}), gone),
+        submit(&a, "start", json!({}), resumed),
+    ];
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let acts = run.actions();
+    for (v, op) in [(gone, "guest_destroy"), (resumed, "start")] {
+        let d = action(&acts, v, op);
+        assert_eq!(d["outcome"], json!("succeeded"), "{d}");
+    }
+    assert_eq!(pve.guest(gone)["exists"], json!(false));
+    let g = pve.guest(resumed);
+    assert_eq!(g["status"], json!("running"), "{g}");
+    assert_eq!(g["lock"], Value::Null, "{g}");
     let records = a.records();
     for n in &nonces {
         assert!(nonce_consumed(&records, n));

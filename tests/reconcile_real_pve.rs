@@ -151,26 +151,33 @@ fn a_write_that_reads_back_differently_is_not_sent_again_every_pass() {
     assert_eq!(writes_to(&pve, l).len(), 2);
 }
 
-/// A paused VM refuses a shutdown ("VM is paused - cannot shutdown"); the
-/// agent does not send one, and says why, every pass.
+/// A paused, prelaunch or suspended VM refuses a shutdown ("VM is paused -
+/// cannot shutdown": qemu-server `vm_is_paused($vmid, 1)`); the agent does
+/// not send one, and says why, every pass.
 #[test]
 fn a_paused_vm_is_reported_naming_the_pause_and_no_shutdown_is_sent() {
     let pve = FakePve::start();
-    let v = pve.add_qemu("running", json!({"cores": 1, "memory": 512}));
-    pve.set_guest(v, "qmpstatus", json!("paused"));
     let a = Agent::new(&pve, "rp-paused");
-    a.write_desired(1, json!([{"vmid": v, "state": "stopped"}]));
-    for _ in 0..2 {
-        let run = a.pass();
-        assert_eq!(run.code, 1, "{}", run.stdout);
-        let errors = run.errors();
-        assert!(
-            errors.contains(&format!("guest {v}")) && errors.contains("paused"),
-            "{errors}"
-        );
-        assert!(run.actions().is_empty(), "{:?}", run.actions());
+    let mut generation = 0;
+    for qmpstatus in ["paused", "prelaunch", "suspended"] {
+        let v = pve.add_qemu("running", json!({"cores": 1, "memory": 512}));
+        pve.set_guest(v, "qmpstatus", json!(qmpstatus));
+        generation += 1;
+        a.write_desired(generation, json!([{"vmid": v, "state": "stopped"}]));
+        for _ in 0..2 {
+            let run = a.pass();
+            assert_eq!(run.code, 1, "{qmpstatus}: {}", run.stdout);
+            let errors = run.errors();
+            assert!(
+                errors.contains(&format!("guest {v}"))
+                    && errors.contains(qmpstatus)
+                    && errors.contains("paused"),
+                "{qmpstatus}: {errors}"
+            );
+            assert!(run.actions().is_empty(), "{qmpstatus}: {:?}", run.actions());
+        }
+        assert_eq!(writes_to(&pve, v), vec![], "{qmpstatus}");
     }
-    assert_eq!(writes_to(&pve, v), vec![]);
 }
 
 /// Memory below the balloon target is refused by PVE ("balloon value too

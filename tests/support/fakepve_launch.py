@@ -482,8 +482,20 @@ class RealPve(FakePve):
             self.replication_jobs = [j for j in self.replication_jobs if j['guest'] != vmid]
 
     async def _qm_destroy(self, v, user):
+        """qemu-server PVE/QemuServer.pm destroy_vm checks the config lock only when it is not
+        `suspended` ("fix #4358"): a hibernated VM is destroyed (fakepve 0.5.0 refuses it)."""
         self._replication_check(int(v['vmid']), v.get('purge'))
-        upid = await super()._qm_destroy(v, user)
+        vm = self.find(v['node'], v['vmid'])
+        hibernated = vm.lock == 'suspended'
+        if hibernated:
+            vm.lock = None
+            vm.config.pop('lock', None)
+        try:
+            upid = await super()._qm_destroy(v, user)
+        except Exception:
+            if hibernated:
+                vm.lock = vm.config['lock'] = 'suspended'
+            raise
         self._replication_purge(int(v['vmid']), v.get('purge'))
         return upid
 

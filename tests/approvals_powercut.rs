@@ -191,14 +191,6 @@ fn acknowledged(w: &World, step: &str) -> bool {
         && [json!(true), json!("approval"), json!("already")].contains(&doc["queued"])
 }
 
-fn deletes(ctx: &Ctx, vmid: u32) -> usize {
-    ctx.pve
-        .requests()
-        .iter()
-        .filter(|(m, p)| m == "DELETE" && p.ends_with(&format!("/{vmid}")))
-        .count()
-}
-
 /// What the agent itself reports as held for the queued op (`--status`,
 /// read-only): its approving signers, or `None` if nothing is queued.
 fn status_signers(w: &World, what: &str) -> Option<BTreeSet<String>> {
@@ -234,7 +226,7 @@ fn restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let held = held(w, &records);
     let nonce = w.signed[0].0.clone();
     let consumed = w.nonce_consumed(&nonce);
-    let deleted = deletes(ctx, v);
+    let deleted = ctx.pve.deletes(v);
     let acked: Vec<&str> = ["submit-alice", "submit-bob"]
         .iter()
         .zip(SIGNERS)
@@ -330,7 +322,7 @@ fn restart(w: &World, ctx: &Ctx, i: &Interrupted) {
         assert_eq!(again.code, 65, "{what}: resubmit at the end: {again:?}");
         assert_eq!(again.json()["error"], json!("replay"), "{what}");
     }
-    let deleted_now = deletes(ctx, v);
+    let deleted_now = ctx.pve.deletes(v);
     assert!(deleted_now <= 1, "{what}: ran {deleted_now} times");
     if !consumed {
         assert_eq!(deleted_now, 1, "{what}: the approved op never ran");

@@ -87,18 +87,10 @@ fn every_sync(name: &str, total: u64) -> Vec<Cut> {
         .collect()
 }
 
-fn deletes(ctx: &Ctx, vmid: u32) -> usize {
-    ctx.pve
-        .requests()
-        .iter()
-        .filter(|(m, p)| m == "DELETE" && p.ends_with(&format!("/{vmid}")))
-        .count()
-}
-
 fn destroy_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let what = what(w, i);
     let (v, nonce) = (w.vmids[0], &w.signed[0].0);
-    if deletes(ctx, v) > 0 {
+    if ctx.pve.deletes(v) > 0 {
         assert!(
             w.nonce_consumed(nonce),
             "{what}: DELETE sent, nonce not durable"
@@ -114,7 +106,11 @@ fn destroy_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     );
     assert_eq!(again.json()["error"], json!("replay"));
     let gone = ctx.pve.guest(v)["exists"] == json!(false);
-    assert_eq!(gone, deletes(ctx, v) == 1, "{what}: guest state vs DELETE");
+    assert_eq!(
+        gone,
+        ctx.pve.deletes(v) == 1,
+        "{what}: guest state vs DELETE"
+    );
 }
 
 const SIGNED_DESTROY: Scenario = Scenario {
@@ -150,16 +146,7 @@ fn submit_setup(ctx: &Ctx) -> World {
 }
 
 fn submit_action(w: &World) -> Agent {
-    let (_, b, s) = &w.signed[0];
-    w.spawn(
-        &[
-            "--json",
-            "--submit",
-            b.to_str().unwrap(),
-            s.to_str().unwrap(),
-        ],
-        "action",
-    )
+    w.spawn_submit(0)
 }
 
 fn submit_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
@@ -199,7 +186,7 @@ fn submit_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     restart_pass(w, &what);
     assert_converged(w, &what, 0);
     assert_eq!(
-        deletes(ctx, w.vmids[0]),
+        ctx.pve.deletes(w.vmids[0]),
         1,
         "{what}: the submitted op ran once"
     );

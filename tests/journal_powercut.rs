@@ -246,18 +246,10 @@ fn compaction_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
     cuts
 }
 
-fn deletes(ctx: &Ctx, vmid: u32) -> usize {
-    ctx.pve
-        .requests()
-        .iter()
-        .filter(|(m, p)| m == "DELETE" && p.ends_with(&format!("/{vmid}")))
-        .count()
-}
-
 fn compaction_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     let what = what(w, i);
     let (v2, queued) = (w.vmids[1], &w.signed[1].0);
-    if deletes(ctx, v2) > 0 {
+    if ctx.pve.deletes(v2) > 0 {
         assert!(
             w.nonce_consumed(queued),
             "{what}: DELETE sent after the compaction, nonce not durable"
@@ -267,7 +259,7 @@ fn compaction_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     assert!(w.nonce_consumed(queued), "{what}: consumed nonce lost");
     assert_eq!(
         ctx.pve.guest(v2)["exists"] == json!(false),
-        deletes(ctx, v2) == 1,
+        ctx.pve.deletes(v2) == 1,
         "{what}: guest state vs DELETE"
     );
     let check = w.with_op("--check-op", 0);
@@ -319,16 +311,7 @@ fn submit_compaction_setup(ctx: &Ctx) -> World {
 }
 
 fn submit_compaction_action(w: &World) -> Agent {
-    let (_, b, s) = &w.signed[2];
-    w.spawn(
-        &[
-            "--json",
-            "--submit",
-            b.to_str().unwrap(),
-            s.to_str().unwrap(),
-        ],
-        "action",
-    )
+    w.spawn_submit(2)
 }
 
 fn submit_compaction_cuts(c: &BTreeMap<String, u64>) -> Vec<Cut> {
@@ -382,7 +365,7 @@ fn submit_compaction_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
         assert_eq!(again.code, 0, "{what}: submitting again: {again:?}");
     }
     restart_pass(w, &what);
-    assert_eq!(deletes(ctx, v3), 1, "{what}: the submitted op ran once");
+    assert_eq!(ctx.pve.deletes(v3), 1, "{what}: the submitted op ran once");
     let journal = std::fs::read(w.live("state/journal")).unwrap();
     assert_eq!(journal[..8], format::MAGIC, "{what}: not converted");
     assert_converged(w, &what, 0);

@@ -109,7 +109,7 @@ fn at_cut(w: &World, ctx: &Ctx) -> AtCut {
             Record::TxnEnd { vmid, end, .. } if *vmid == v => Some(*end),
             _ => None,
         }),
-        deletes: deletes(ctx, v),
+        deletes: ctx.pve.deletes(v),
     }
 }
 
@@ -146,14 +146,6 @@ fn assert_written_ahead(ctx: &Ctx, vmid: u32, records: &[Record], what: &str) {
             "{what}: PVE received {op} for guest {vmid} before its intent was durable"
         );
     }
-}
-
-fn deletes(ctx: &Ctx, vmid: u32) -> usize {
-    ctx.pve
-        .requests()
-        .iter()
-        .filter(|(m, p)| m == "DELETE" && p.ends_with(&format!("/{vmid}")))
-        .count()
 }
 
 /// How the guest's transactions ended, oldest first.
@@ -295,7 +287,7 @@ fn creation_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     assert_converged(w, &what, 0);
     assert_settled(w, &what);
     assert_eq!(ctx.pve.creates(v), 1, "{what}: created exactly once");
-    assert_eq!(deletes(ctx, v), 0, "{what}: never destroyed");
+    assert_eq!(ctx.pve.deletes(v), 0, "{what}: never destroyed");
     assert_to_spec(ctx, v, &what);
     let ends = ends(w, v);
     let unprovable = cut.posts == 1 && !cut.create_task;
@@ -419,7 +411,7 @@ fn rollback_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
     match last {
         TxnEndKind::RolledBack => {
             assert_eq!(g["exists"], json!(false), "{what}: rolled back: {g}");
-            assert_eq!(deletes(ctx, v), 1, "{what}: destroyed once");
+            assert_eq!(ctx.pve.deletes(v), 1, "{what}: destroyed once");
             assert!(
                 rolled_back_with_provenance(w, v),
                 "{what}: rolled back without provenance in the journal"
@@ -429,11 +421,11 @@ fn rollback_restart(w: &World, ctx: &Ctx, i: &Interrupted) {
             // Cut before the failed start's outcome was durable: recovery
             // found the guest running as planned and committed it.
             assert_to_spec(ctx, v, &what);
-            assert_eq!(deletes(ctx, v), 0, "{what}");
+            assert_eq!(ctx.pve.deletes(v), 0, "{what}");
         }
         TxnEndKind::Unresolved => {
             assert!(unprovable, "{what}: unresolved though provable: {ends:?}");
-            assert_eq!(deletes(ctx, v), 0, "{what}: unresolved, never destroyed");
+            assert_eq!(ctx.pve.deletes(v), 0, "{what}: unresolved, never destroyed");
             assert!(reported_unresolved(&first), "{what}: {}", first.stdout);
         }
         TxnEndKind::Failed => panic!("{what}: the create went out, yet ends {ends:?}"),

@@ -359,6 +359,15 @@ impl FakePve {
             .collect()
     }
 
+    /// `DELETE` requests of the guest `vmid` itself (its destroy), seen so far.
+    pub fn deletes(&self, vmid: u32) -> usize {
+        let tail = format!("/{vmid}");
+        self.requests()
+            .iter()
+            .filter(|(m, p)| m == "DELETE" && p.ends_with(&tail))
+            .count()
+    }
+
     /// Create and clone requests whose body names the new guest `vmid`
     /// (their paths name no guest of their own).
     pub fn creates(&self, vmid: u32) -> u64 {

@@ -217,6 +217,20 @@ impl World {
         }
     }
 
+    /// Spawns `--json --submit` of signed op `i` (its answer in `action.out`).
+    pub fn spawn_submit(&self, i: usize) -> Agent {
+        let (_, b, s) = &self.signed[i];
+        self.spawn(
+            &[
+                "--json",
+                "--submit",
+                b.to_str().unwrap(),
+                s.to_str().unwrap(),
+            ],
+            "action",
+        )
+    }
+
     /// Runs the binary once per step, in a row, each next step only if the
     /// last exited 0 (`sh -c 'A && B && ...'`): step `(args, name)` writes
     /// its stdout to `name.out` ([`World::output`]); every step's stderr

@@ -16,7 +16,7 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
-use agent::{Agent, mutating, names_guest};
+use agent::{Agent, action, mutating, names_guest};
 use fakepve::FakePve;
 use serde_json::{Value, json};
 
@@ -27,13 +27,6 @@ fn num(v: &Value) -> u64 {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         .unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn action<'a>(actions: &'a [Value], vmid: u32, op: &str) -> &'a Value {
-    actions
-        .iter()
-        .find(|a| a["vmid"] == json!(vmid) && a["op"] == json!(op))
-        .unwrap_or_else(|| panic!("no {op} on {vmid} in {actions:?}"))
 }
 
 /// Sample guests: qemu 100 (running, 1 core, 512 MiB), qemu 101 (stopped),

@@ -25,16 +25,9 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
-use agent::{Agent, BlobSpec, nonce_consumed};
+use agent::{Agent, BlobSpec, action, nonce_consumed};
 use fakepve::FakePve;
 use serde_json::{Value, json};
-
-fn action<'a>(actions: &'a [Value], vmid: u32, op: &str) -> &'a Value {
-    actions
-        .iter()
-        .find(|a| a["vmid"] == json!(vmid) && a["op"] == json!(op))
-        .unwrap_or_else(|| panic!("no {op} on {vmid} in {actions:?}"))
-}
 
 /// Signs and submits `op` on `vmid`; returns its nonce.
 fn submit(a: &Agent, op: &str, params: Value, vmid: u32) -> String {

@@ -19,18 +19,11 @@ mod fakepve;
 #[path = "support/sshkeys.rs"]
 mod sshkeys;
 
-use agent::{Agent, mutating, names_guest};
+use agent::{Agent, action, mutating, names_guest};
 use fakepve::FakePve;
 use felhom_agent::journal::{Journal, Record};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn action<'a>(actions: &'a [Value], vmid: u32, op: &str) -> &'a Value {
-    actions
-        .iter()
-        .find(|a| a["vmid"] == json!(vmid) && a["op"] == json!(op))
-        .unwrap_or_else(|| panic!("no {op} on {vmid} in {actions:?}"))
-}
 
 fn writes_to(pve: &FakePve, vmid: u32) -> Vec<(String, String)> {
     mutating(&pve.requests())

@@ -376,6 +376,15 @@ pub fn names_guest(path: &str, vmid: u32) -> bool {
     path.contains(&format!("{seg}/")) || path.ends_with(&seg)
 }
 
+/// The action on `vmid` with op `op` in a pass's `actions`; panics naming
+/// what was there when there is none.
+pub fn action<'a>(actions: &'a [Value], vmid: u32, op: &str) -> &'a Value {
+    actions
+        .iter()
+        .find(|a| a["vmid"] == json!(vmid) && a["op"] == json!(op))
+        .unwrap_or_else(|| panic!("no {op} on {vmid} in {actions:?}"))
+}
+
 /// `DELETE` requests that name `vmid`.
 pub fn deletes_of(pve: &FakePve, vmid: u32) -> usize {
     pve.requests()

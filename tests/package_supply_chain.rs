@@ -112,14 +112,15 @@ fn supply_chain_check_passes_in_a_fresh_clone_with_nothing_beside_it() {
 }
 
 /// The build environment keeps a full advisory database beside the repository;
-/// only the refresh script may name it (this test names it to search for it).
+/// only the refresh script may name it. The pattern is a regular expression
+/// whose own text does not match it, so this file is searched like any other.
 #[test]
 fn only_the_refresh_script_names_the_build_environments_shared_directory() {
     let out = Command::new("git")
         .arg("-C")
         .arg(MANIFEST_DIR)
-        .args(["grep", "-l", "-F", "../shared", "--", "."])
-        .args([":!vendor", ":!tests/package_supply_chain.rs"])
+        .args(["grep", "-l", "-E", r"\.\./shared", "--", "."])
+        .args([":!vendor"])
         .output()
         .unwrap();
     let files = String::from_utf8(out.stdout).unwrap();

@@ -135,7 +135,8 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// The object's keys, in document order (serde_json's map is sorted).
+    /// The object's keys, sorted (serde_json's map, without its
+    /// `preserve_order` feature, keeps no document order).
     pub fn keys(&self) -> Vec<&'a str> {
         self.map.keys().map(String::as_str).collect()
     }

@@ -121,22 +121,14 @@ impl Journal {
 }
 
 /// How many records go in each batch of a compacted file, for records of
-/// these payload lengths: as many as fit in [`format::MAX_BATCH_BYTES`],
-/// at least one.
-fn batch_counts(lens: impl IntoIterator<Item = usize>) -> Vec<usize> {
+/// these payload lengths ([`format::first_batch`], batch after batch).
+fn batch_counts(lens: &[usize]) -> Vec<usize> {
     let mut counts = Vec::new();
-    let (mut records, mut body) = (0usize, 0usize);
-    for len in lens {
-        let framed = format::RECORD_HEAD.saturating_add(len);
-        if records > 0 && body.saturating_add(framed) > format::MAX_BATCH_BYTES {
-            counts.push(records);
-            (records, body) = (0, 0);
-        }
-        records += 1;
-        body = body.saturating_add(framed);
-    }
-    if records > 0 {
-        counts.push(records);
+    let mut rest = lens;
+    while !rest.is_empty() {
+        let (n, _) = format::first_batch(rest.iter().copied());
+        counts.push(n);
+        rest = rest.get(n..).unwrap_or_default();
     }
     counts
 }
@@ -148,7 +140,8 @@ fn encode_file(header: &Header, payloads: &[Vec<u8>]) -> Vec<u8> {
     let mut bytes = header.encode().to_vec();
     let mut seq = header.first_seq;
     let mut rest = payloads;
-    for n in batch_counts(payloads.iter().map(Vec::len)) {
+    let lens: Vec<usize> = payloads.iter().map(Vec::len).collect();
+    for n in batch_counts(&lens) {
         let (batch, later) = rest.split_at(n.min(rest.len()));
         format::encode_batch(
             &mut bytes,
@@ -174,7 +167,7 @@ pub fn live_len(index: &Index, now: i64) -> Result<u64, JournalError> {
         .iter()
         .map(|l| format::RECORD_HEAD.saturating_add(*l))
         .sum();
-    let batches = batch_counts(lens).len().saturating_mul(format::BATCH_HEAD);
+    let batches = batch_counts(&lens).len().saturating_mul(format::BATCH_HEAD);
     Ok(
         u64::try_from(HEADER_LEN.saturating_add(records).saturating_add(batches))
             .unwrap_or(u64::MAX),

@@ -247,6 +247,23 @@ fn batch_digest(salt: &[u8; SALT_LEN], seq: u64, count: u32, body: &[u8]) -> Has
     h.finalize().into()
 }
 
+/// The leading records of a run (these payload lengths, in order) that go
+/// in one batch: as many as fit in [`MAX_BATCH_BYTES`], at least one (every
+/// record fits alone). Returns `(records, body bytes)`. The one splitting
+/// rule of group commit and compaction.
+pub fn first_batch(lens: impl IntoIterator<Item = usize>) -> (usize, usize) {
+    let (mut records, mut body) = (0usize, 0usize);
+    for len in lens {
+        let framed = RECORD_HEAD.saturating_add(len);
+        if records > 0 && body.saturating_add(framed) > MAX_BATCH_BYTES {
+            break;
+        }
+        records += 1;
+        body = body.saturating_add(framed);
+    }
+    (records, body)
+}
+
 /// Appends one record (its length, then its payload) to a batch being
 /// built. The caller has bounded `payload` to `1..=MAX_RECORD_BYTES`.
 pub fn push_record(batch: &mut Vec<u8>, payload: &[u8]) {

@@ -85,35 +85,19 @@ fn take_pending(st: &mut State) -> Batch {
             upto: st.next_seq,
         };
     }
-    let (fit, records) = fitting_records(body);
+    let (records, fit) = format::first_batch(format::records_in(body).map(|(_, p)| p.len()));
     let rest = st
         .pending
         .split_off(format::BATCH_HEAD.saturating_add(fit).min(st.pending.len()));
     let mut next = Vec::with_capacity(format::BATCH_HEAD.saturating_add(rest.len()));
     next.resize(format::BATCH_HEAD, 0);
     next.extend_from_slice(&rest);
-    st.pending_seq = seq.saturating_add(records);
+    st.pending_seq = seq.saturating_add(u64::try_from(records).unwrap_or(u64::MAX));
     Batch {
         bytes: std::mem::replace(&mut st.pending, next),
         seq,
         upto: st.pending_seq,
     }
-}
-
-/// The leading records of a batch body that fit in one batch: `(bytes,
-/// records)`, at least the first record (every record fits alone).
-fn fitting_records(body: &[u8]) -> (usize, u64) {
-    let mut fit = 0usize;
-    let mut records = 0u64;
-    for (at, payload) in format::records_in(body) {
-        let end = at + format::RECORD_HEAD + payload.len();
-        if end > format::MAX_BATCH_BYTES && records > 0 {
-            break;
-        }
-        fit = end;
-        records += 1;
-    }
-    (fit, records)
 }
 
 /// A flush buffer larger than this is freed after use rather than kept.

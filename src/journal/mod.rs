@@ -111,22 +111,19 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<VerifyReport, JournalError> {
     })
 }
 
-/// The index of `<state_dir>/journal` without the lock and without writing;
-/// a missing journal is an empty index, a torn tail is logged and ignored.
+/// The index of `<state_dir>/journal` without the lock and without writing
+/// ([`snapshot_read_only`]); a missing journal is an empty index, a torn
+/// tail is logged and ignored.
 pub fn open_read_only(state_dir: &Path) -> Result<Index, JournalError> {
-    let path = state_dir.join(JOURNAL_FILE);
-    let Some(bytes) = read_journal(&path)? else {
-        return Ok(Index::default());
-    };
-    let (index, summary) = replay(&bytes)?;
-    if let Some((offset, len)) = summary.torn_tail {
+    let snapshot = snapshot_read_only(state_dir)?;
+    if let Some((offset, len)) = snapshot.torn_tail {
         log::warn!(
             "journal {}: torn tail of {len} bytes at offset {offset} ignored (read-only; the next \
              mutating open truncates it)",
-            path.display()
+            state_dir.join(JOURNAL_FILE).display()
         );
     }
-    Ok(index)
+    Ok(snapshot.index)
 }
 
 /// What `--status` reads of the journal: the live state and the file's
@@ -140,11 +137,13 @@ pub struct ReadOnlySnapshot {
     pub records: u64,
     /// `None` when there is no journal yet.
     pub chain_head: Option<format::Hash>,
+    /// `(offset, bytes)` of a torn tail that was ignored, if any.
+    pub torn_tail: Option<(u64, u64)>,
 }
 
-/// [`open_read_only`] with the file's size, record count and chain head.
-/// Never creates, writes or truncates anything; a torn tail (an append in
-/// progress, or an unfinished one) is ignored.
+/// The index of `<state_dir>/journal` with the file's size, record count
+/// and chain head. Never creates, writes or truncates anything; a torn tail
+/// (an append in progress, or an unfinished one) is ignored, not logged.
 pub fn snapshot_read_only(state_dir: &Path) -> Result<ReadOnlySnapshot, JournalError> {
     let path = state_dir.join(JOURNAL_FILE);
     let Some(bytes) = read_journal(&path)? else {
@@ -156,6 +155,7 @@ pub fn snapshot_read_only(state_dir: &Path) -> Result<ReadOnlySnapshot, JournalE
         bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
         records: summary.records,
         chain_head: Some(summary.chain_head),
+        torn_tail: summary.torn_tail,
     })
 }
 

@@ -237,10 +237,11 @@ impl ActionOp {
                         snapshot: s.clone(),
                     })
                 }
-                _ => Err(params_err(
-                    "restore_overwrite takes exactly {\"snapshot\": NAME} (a letter, then \
-                     letters, digits, _ or -; 2 to 40 characters)",
-                )),
+                _ => Err(OpError::Params(format!(
+                    "restore_overwrite takes exactly {{\"snapshot\": NAME}} (a letter, then \
+                     letters, digits, _ or -; {MIN_SNAPSHOT_NAME} to {MAX_SNAPSHOT_NAME} \
+                     characters)"
+                ))),
             },
             "key_rotation" => signer_lines(m),
             _ => Err(OpError::Unsupported),
@@ -259,7 +260,9 @@ fn set_config(m: &Map<String, Value>) -> Result<ActionOp, OpError> {
         Some(v) => Some(
             v.as_u64()
                 .filter(|c| (1..=MAX_CORES).contains(c))
-                .ok_or_else(|| params_err("cores must be an integer from 1 to 8192"))?,
+                .ok_or_else(|| {
+                    OpError::Params(format!("cores must be an integer from 1 to {MAX_CORES}"))
+                })?,
         ),
     };
     let memory_mib = match m.get("memory") {
@@ -274,9 +277,9 @@ fn set_config(m: &Map<String, Value>) -> Result<ActionOp, OpError> {
         None => None,
         Some(Value::String(d)) if d.len() <= MAX_DESCRIPTION_BYTES => Some(d.clone()),
         Some(_) => {
-            return Err(params_err(
-                "description must be a string of at most 8192 bytes",
-            ));
+            return Err(OpError::Params(format!(
+                "description must be a string of at most {MAX_DESCRIPTION_BYTES} bytes"
+            )));
         }
     };
     Ok(ActionOp::SetConfig {
@@ -293,7 +296,9 @@ fn signer_lines(m: &Map<String, Value>) -> Result<ActionOp, OpError> {
         _ => return Err(shape()),
     };
     if items.len() > MAX_SIGNER_LINES {
-        return Err(params_err("operational_signers: more than 1024 lines"));
+        return Err(OpError::Params(format!(
+            "operational_signers: more than {MAX_SIGNER_LINES} lines"
+        )));
     }
     let mut lines = Vec::with_capacity(items.len());
     for (i, v) in items.iter().enumerate() {

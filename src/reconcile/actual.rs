@@ -145,7 +145,6 @@ fn apply_live(guest: &mut ActualGuest, live: &GuestStatus) {
         guest.lock.clone_from(&live.lock);
     }
     guest.pve.qmpstatus.clone_from(&live.qmpstatus);
-    guest.pve.ha_managed = live.ha_managed;
 }
 
 fn power_state(status: &str) -> PowerState {
@@ -169,9 +168,6 @@ fn from_resource(r: &Resource) -> ActualGuest {
         cores: None,
         memory_mib: r.maxmem_bytes.map(|b| b.div_ceil(1024 * 1024)),
         description: None,
-        pve: PveFacts {
-            ha_managed: r.hastate.is_some(),
-            ..PveFacts::default()
-        },
+        pve: PveFacts::default(),
     }
 }

@@ -143,12 +143,6 @@ impl<'a> PassAudit<'a> {
     }
 }
 
-/// Records one decision outside a pass's bookkeeping (it stands, if it is
-/// not `allowed`, until a pass does not make it).
-pub fn record(journal: Option<&Journal>, record: DecisionRecord) -> Result<(), JournalError> {
-    PassAudit::new(journal).record(record)
-}
-
 /// The audit line; a decision that already stands says since when.
 fn log_line(record: &DecisionRecord, standing_since: Option<i64>) {
     match standing_since {

@@ -255,16 +255,7 @@ pub(super) fn action_entry(
             Some("an earlier action on this guest failed".into()),
         ),
         Ok(Execution::Ran(Executed { detail, .. })) => entry(&d, Outcome::Failed, Some(detail)),
-        Ok(Execution::KeptQueued { why }) => {
-            if let Decision::Allowed(a) = &d {
-                errors.push(kept_queued_line(a, &why));
-            }
-            entry(
-                &d,
-                Outcome::Skipped,
-                Some(format!("kept queued, not started: {why}")),
-            )
-        }
+        Ok(Execution::KeptQueued { why }) => kept_queued_entry(&d, &why, errors),
         Ok(Execution::NotStarted {
             reason,
             error,
@@ -295,10 +286,22 @@ fn ran(succeeded: bool, detail: &str) -> Execution {
     })
 }
 
+/// The row of a signed op kept queued because PVE would refuse it now
+/// (`why`): skipped; its pass error (what, why, until when) goes to
+/// `errors`.
+fn kept_queued_entry(d: &Decision, why: &str, errors: &mut Vec<String>) -> ActionEntry {
+    errors.push(kept_queued_line(d, why));
+    entry(
+        d,
+        Outcome::Skipped,
+        Some(format!("kept queued, not started: {why}")),
+    )
+}
+
 /// The pass error for a signed op kept queued: what, why, until when.
-fn kept_queued_line(allowed: &gate::Allowed, why: &str) -> String {
-    let a = allowed.action();
-    let (nonce, expires) = allowed.authorization().map_or_else(
+fn kept_queued_line(d: &Decision, why: &str) -> String {
+    let a = d.action();
+    let (nonce, expires) = d.signed_op().map_or_else(
         || (String::from("-"), String::from("-")),
         |op| {
             (
@@ -342,16 +345,9 @@ pub(super) fn plan_rows(
                 }
                 _ => None,
             };
-            match (refused, d) {
-                (Some(why), Decision::Allowed(a)) => {
-                    errors.push(kept_queued_line(a, &why));
-                    entry(
-                        d,
-                        Outcome::Skipped,
-                        Some(format!("kept queued, not started: {why}")),
-                    )
-                }
-                _ => entry(d, Outcome::Planned, None),
+            match refused {
+                Some(why) => kept_queued_entry(d, &why, errors),
+                None => entry(d, Outcome::Planned, None),
             }
         })
         .collect()

@@ -183,7 +183,7 @@ fn verify_now_then_consume(
 
 /// `allowed` is not started: the refusal is audited (and the op dequeued
 /// when waiting cannot help) by `verify_now::settle`.
-fn not_started(
+pub(super) fn not_started(
     env: &ExecEnv<'_>,
     allowed: &Allowed,
     not_now: &NotNow,

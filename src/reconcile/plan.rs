@@ -68,7 +68,8 @@ impl PowerState {
 }
 
 /// What PVE's live status and config add to a guest's picture; the
-/// default knows nothing (no pause, no balloon, not HA-managed).
+/// default knows nothing (no pause, no balloon). Whether PVE's HA stack
+/// manages the guest is the gate's to know: [`super::actual::ActualState::facts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PveFacts {
     /// qemu's run state from `status/current` (`running`, `paused`,
@@ -76,8 +77,6 @@ pub struct PveFacts {
     pub qmpstatus: Option<String>,
     /// qemu `balloon` in MiB (0: ballooning off).
     pub balloon_mib: Option<u64>,
-    /// Managed by PVE's HA stack.
-    pub ha_managed: bool,
 }
 
 impl PveFacts {

@@ -84,14 +84,14 @@ pub fn recover(
     });
     for (op_id, op) in in_flight {
         out.counts.examined += 1;
-        if complete_rotation(journal, config, &op_id, &op)? {
+        let consumed_here = op.nonce.as_ref().is_some_and(|n| {
+            journal.with_index(|i| i.consumed_nonces.get(n).is_some_and(|(_, by)| *by == op_id))
+        });
+        if consumed_here && complete_rotation(journal, config, &op_id, &op)? {
             out.counts.resolved += 1;
             continue;
         }
         let what = what(&op_id, &op);
-        let consumed_here = op.nonce.as_ref().is_some_and(|n| {
-            journal.with_index(|i| i.consumed_nonces.get(n).is_some_and(|(_, by)| *by == op_id))
-        });
         let resolved = match op.upid.as_deref().map(Upid::parse) {
             None if op.nonce.is_some() && !consumed_here => Some((
                 OutcomeKind::Failed,
@@ -224,8 +224,9 @@ fn signed_note(
     )
 }
 
-/// Completes an interrupted `key_rotation` whose nonce was consumed, and
-/// records its outcome; `false` if `op` is not one.
+/// Completes an interrupted `key_rotation` (the caller checked that `op`
+/// consumed its nonce), and records its outcome; `false` if `op` is not
+/// one.
 fn complete_rotation(
     journal: &Journal,
     config: &Config,
@@ -235,18 +236,10 @@ fn complete_rotation(
     let Some(nonce) = op.nonce.as_deref() else {
         return Ok(false);
     };
-    let consumed = journal.with_index(|i| {
-        i.consumed_nonces
-            .get(nonce)
-            .is_some_and(|(_, by)| by == op_id)
-    });
     let Some(ActionOp::KeyRotation { lines }) = ActionOp::from_name_params(&op.op, &op.params)
     else {
         return Ok(false);
     };
-    if !consumed {
-        return Ok(false);
-    }
     let result = rotate_signers(journal, config, &lines, Some(nonce))?;
     let detail = format!("completed by recovery after a restart: {}", result.detail);
     if result.succeeded {

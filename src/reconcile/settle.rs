@@ -22,8 +22,8 @@
 use std::time::{Duration, Instant};
 
 use super::action::ActionOp;
-use super::normalize::canonical_description;
-use crate::proxmox::{Client, GuestRef, PveError};
+use super::normalize::description_matches;
+use crate::proxmox::{Client, GuestConfig, GuestRef, PveError};
 
 /// A guest not managed by HA reaches its state when its task ends; this
 /// covers PVE's own bookkeeping.
@@ -100,6 +100,27 @@ pub fn answer_lost(e: &PveError) -> bool {
     )
 }
 
+/// What of a `set_config` (`cores`, `memory_mib` in MiB, `description`)
+/// the config `have` does not hold yet: a `set_config` with only those
+/// keys, or `None` when it holds them all (descriptions compared through
+/// [`description_matches`]).
+pub fn unapplied_config(
+    cores: Option<u64>,
+    memory_mib: Option<u64>,
+    description: Option<String>,
+    have: &GuestConfig,
+) -> Option<ActionOp> {
+    let cores = cores.filter(|c| have.cores.map(u64::from) != Some(*c));
+    let memory_mib = memory_mib.filter(|m| have.memory_mib != Some(*m));
+    let description = description.filter(|d| !description_matches(d, have.description.as_deref()));
+    let drifted = cores.is_some() || memory_mib.is_some() || description.is_some();
+    drifted.then_some(ActionOp::SetConfig {
+        cores,
+        memory_mib,
+        description,
+    })
+}
+
 /// After a lost answer to `op`: re-reads the guest and says whether the
 /// change is in place (`Ok(what was seen)`) or not (`Err(why)`).
 pub fn judge_lost_answer(
@@ -122,13 +143,7 @@ pub fn judge_lost_answer(
             description,
         } => match client.pending_config(guest) {
             Ok(cfg) => {
-                let applied = cores.is_none_or(|c| cfg.cores.map(u64::from) == Some(c))
-                    && memory_mib.is_none_or(|m| cfg.memory_mib == Some(m))
-                    && description.as_deref().is_none_or(|d| {
-                        canonical_description(d)
-                            == canonical_description(cfg.description.as_deref().unwrap_or(""))
-                    });
-                if applied {
+                if unapplied_config(*cores, *memory_mib, description.clone(), &cfg).is_none() {
                     Ok("the config holds the new values")
                 } else {
                     Err("the config does not hold the new values".to_string())

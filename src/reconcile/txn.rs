@@ -53,7 +53,7 @@ use super::dispatch::entry;
 use super::execute::{self, ExecEnv, Executed, Execution};
 use super::gate::{Allowed, Decision, RefusalReason};
 use super::report::{ActionEntry, Outcome};
-use super::verify_now::{self, NotNow};
+use super::verify_now::NotNow;
 use crate::journal::txn::step_op_id;
 use crate::journal::{JournalError, Record, TxnEndKind};
 use crate::proxmox::{GuestRef, Kind, LxcCreate, QemuClone, TaskOutcome};
@@ -132,17 +132,8 @@ pub fn run_creation(
         // The hub blocked after the gate: nothing is sent, the refusal is
         // audited like any other at the moment of running.
         let not_now = NotNow::Refused(RefusalReason::Blocked);
-        let error = verify_now::settle(env.audit, env.journal, &create, &not_now)?;
-        let reason = not_now.code().to_string();
-        let mut rows = vec![not_started_row(
-            Some(create_slot),
-            create,
-            Execution::NotStarted {
-                reason,
-                error,
-                awaits_approvals: false,
-            },
-        )];
+        let not_started = execute::not_started(env, &create, &not_now)?;
+        let mut rows = vec![not_started_row(Some(create_slot), create, not_started)];
         for (slot, a) in follow {
             rows.push(row(
                 Some(slot),

@@ -15,8 +15,8 @@ use crate::reconcile::desired::CreateSpec;
 use crate::reconcile::dispatch::{decision_record, entry};
 use crate::reconcile::execute::{self, ExecEnv, Execution};
 use crate::reconcile::gate::{self, Decision, GateContext};
-use crate::reconcile::normalize::description_matches;
 use crate::reconcile::report::Outcome;
+use crate::reconcile::settle::unapplied_config;
 use serde_json::Value;
 
 /// Runs a continuation in the guest's lane.
@@ -195,13 +195,5 @@ fn config_drift(
         return Ok(None);
     };
     let have = env.client.pending_config(guest)?;
-    let cores = cores.filter(|c| have.cores.map(u64::from) != Some(*c));
-    let memory_mib = memory_mib.filter(|m| have.memory_mib != Some(*m));
-    let description = description.filter(|d| !description_matches(d, have.description.as_deref()));
-    let drifted = cores.is_some() || memory_mib.is_some() || description.is_some();
-    Ok(drifted.then_some(ActionOp::SetConfig {
-        cores,
-        memory_mib,
-        description,
-    }))
+    Ok(unapplied_config(cores, memory_mib, description, &have))
 }

@@ -295,6 +295,36 @@ fn a_596_after_the_write_executed_is_judged_by_re_reading() {
 /// A qemu config without `cores` or `memory` runs with PVE's defaults
 /// (qemu-server: 1 core, 512 MiB): asking for exactly those is no drift.
 #[test]
+fn an_unreadable_answer_after_the_write_executed_is_judged_by_re_reading() {
+    // PVE ran the request, but its answer arrived cut short: the write may
+    // have happened, so the agent re-reads, as after a 596.
+    let pve = FakePve::start();
+    let l = pve.add_lxc("stopped", json!({"cores": 1, "memory": 256}));
+    let q = pve.add_qemu("stopped", json!({"cores": 1, "memory": 512}));
+    pve.garble_after("PUT", &format!("/lxc/{l}/config"), "{\"data\":", 1);
+    pve.garble_after("POST", &format!("/qemu/{q}/status/start"), "{\"da", 1);
+    let a = Agent::new(&pve, "rp-garbled");
+    a.write_desired(
+        1,
+        json!([{"vmid": l, "cores": 2}, {"vmid": q, "state": "running"}]),
+    );
+    let run = a.pass();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let acts = run.actions();
+    for (vmid, op) in [(l, "set_config"), (q, "start")] {
+        let act = action(&acts, vmid, op);
+        assert_eq!(act["outcome"], json!("succeeded"), "{act}");
+        let reason = act["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("unexpected PVE answer") && reason.contains("re-read"),
+            "{act}"
+        );
+    }
+    assert_eq!(writes_to(&pve, l).len(), 1);
+    assert_eq!(writes_to(&pve, q).len(), 1);
+}
+
+#[test]
 fn missing_qemu_cores_and_memory_are_the_pve_defaults_not_drift() {
     let pve = FakePve::start();
     let v = pve.add_qemu("stopped", json!({}));

@@ -77,6 +77,21 @@ pub enum PveError {
 }
 
 impl PveError {
+    /// Whether PVE may have received and executed a mutation that failed
+    /// this way: the answer was lost (pveproxy's 595/596, a timeout, a broken
+    /// connection) or arrived unreadable (not the documented shape, over the
+    /// size cap). Its outcome is known only by reading the guest again.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            PveError::NodeUnreachable { .. }
+                | PveError::Timeout
+                | PveError::Transport(_)
+                | PveError::Decode(_)
+                | PveError::ResponseTooLarge
+        )
+    }
+
     /// Whether retrying the same read later may succeed. Mutations are never
     /// retried by this client, whatever this says.
     pub fn is_transient(&self) -> bool {

@@ -43,7 +43,7 @@ use super::action::ActionOp;
 use super::audit::PassAudit;
 use super::gate::{Allowed, RefusalReason};
 use super::preflight;
-use super::settle::{answer_lost, judge_lost_answer, shutdown_timeout, wait_for_power};
+use super::settle::{judge_lost_answer, shutdown_timeout, wait_for_power};
 use super::verify_now::{self, NotNow, VerifiedNow};
 use crate::authz::Signers;
 use crate::config::Config;
@@ -234,7 +234,7 @@ fn run_on_guest(
     let upid = match started {
         Ok(Some(upid)) => upid,
         Ok(None) => return Ok(Executed::ok("applied")),
-        Err(e) if answer_lost(&e) => {
+        Err(e) if e.outcome_unknown() => {
             return Ok(match judge_lost_answer(c, op, guest, &e) {
                 Ok(seen) => Executed::ok(seen),
                 Err(why) => Executed::failed(why),

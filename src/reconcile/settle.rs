@@ -91,15 +91,6 @@ pub fn wait_for_power(
     }
 }
 
-/// Whether an error may have come after PVE received (and executed) the
-/// request: pveproxy's 595/596, a timeout, a broken connection.
-pub fn answer_lost(e: &PveError) -> bool {
-    matches!(
-        e,
-        PveError::NodeUnreachable { .. } | PveError::Timeout | PveError::Transport(_)
-    )
-}
-
 /// What of a `set_config` (`cores`, `memory_mib` in MiB, `description`)
 /// the config `have` does not hold yet: a `set_config` with only those
 /// keys, or `None` when it holds them all (descriptions compared through

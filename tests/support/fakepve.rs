@@ -335,6 +335,16 @@ impl FakePve {
         );
     }
 
+    /// As [`FakePve::fail_after`], but the answer is a 200 whose body is
+    /// `body` (unreadable: PVE ran the request, its answer is lost).
+    pub fn garble_after(&self, method: &str, suffix: &str, body: &str, times: u32) {
+        self.call(
+            "fail_after",
+            json!([method, suffix]),
+            json!({"times": times, "body": body}),
+        );
+    }
+
     pub fn add_snapshot(&self, vmid: u32, name: &str) {
         self.command(json!({"op": "add_snapshot", "vmid": vmid, "name": name}));
     }

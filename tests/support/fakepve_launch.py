@@ -279,11 +279,18 @@ class RealPve(FakePve):
                     if rule['times'] <= 0:
                         del self.after_failures[key]
                 await super()._answer(request, handler, generic, path_node)
+                if rule.get('body') is not None:
+                    # PVE ran the request; its answer arrives unreadable (cut
+                    # short by a proxy or a dropped connection mid-body).
+                    return web.Response(status=200, text=rule['body'],
+                                        content_type='application/json')
                 return web.Response(status=rule['status'], reason=rule['reason'])
         return await super()._answer(request, handler, generic, path_node)
 
-    def fail_after(self, method, suffix, status=596, reason='Connection timed out', times=1):
-        self.after_failures[(method, suffix)] = {'status': status, 'reason': reason, 'times': times}
+    def fail_after(self, method, suffix, status=596, reason='Connection timed out', times=1,
+                   body=None):
+        self.after_failures[(method, suffix)] = {'status': status, 'reason': reason, 'times': times,
+                                                 'body': body}
 
     # ------------------------------------------------------------------ cluster resources
 

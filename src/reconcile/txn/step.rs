@@ -16,18 +16,6 @@ use crate::proxmox::{PveError, TaskOutcome, Upid};
 use crate::reconcile::execute::ExecEnv;
 use serde_json::Value;
 
-/// Whether a failed mutating call may still have reached PVE and run.
-fn outcome_unknown(e: &PveError) -> bool {
-    matches!(
-        e,
-        PveError::Timeout
-            | PveError::Transport(_)
-            | PveError::Decode(_)
-            | PveError::ResponseTooLarge
-            | PveError::NodeUnreachable { .. }
-    )
-}
-
 /// A journaled PVE call: intent → call → task id → wait → outcome. An
 /// unknown outcome leaves the intent in flight (recovery reads the task).
 pub(super) enum Step {
@@ -94,7 +82,7 @@ fn journaled(
     })?;
     let upid = match call() {
         Ok(upid) => upid,
-        Err(e) if outcome_unknown(&e) => {
+        Err(e) if e.outcome_unknown() => {
             return Ok(Step::Unknown(format!(
                 "outcome unknown ({e}); resolved by recovery at the next pass"
             )));

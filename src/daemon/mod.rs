@@ -151,11 +151,7 @@ impl Shared {
     /// What is wrong with the hub now (`None`: nothing).
     fn set_hub_note(&self, note: Option<String>) {
         let mut hub = lock(&self.hub);
-        if note.is_some() {
-            hub.last_error_at = Some(crate::time::now_unix());
-        } else {
-            hub.last_error_at = None;
-        }
+        hub.last_error_at = note.as_ref().map(|_| crate::time::now_unix());
         hub.last_error = note;
     }
 

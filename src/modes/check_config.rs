@@ -15,21 +15,16 @@ use crate::authz::Signers;
 
 pub fn run(ctx: &Context) -> u8 {
     if let Err(e) = crate::proxmox::tls::check(&ctx.config.proxmox.tls) {
-        return refuse(ctx, &format!("proxmox.tls: {e}"));
+        return refuse(ctx, &format!("proxmox.tls: {e}"), crate::exit::CONFIG);
     }
     let signers = match Signers::load(&ctx.config.authz) {
         Ok(s) => s,
-        Err(e) => return refuse(ctx, &e.to_string()),
+        Err(e) => return refuse(ctx, &e.to_string(), crate::exit::CONFIG),
     };
     match crate::journal::open_read_only(&ctx.config.state_dir) {
         Ok(_) => {}
         Err(e @ crate::journal::JournalError::Damaged { .. }) => {
-            let error = format!("journal: {e}");
-            log::error!("{error}");
-            if ctx.json {
-                super::print_json(&serde_json::json!({"valid": false, "error": error}));
-            }
-            return crate::exit::DATA_ERR;
+            return refuse(ctx, &format!("journal: {e}"), crate::exit::DATA_ERR);
         }
         Err(e) => log::warn!("journal not checked: {e}"),
     }
@@ -51,10 +46,12 @@ pub fn run(ctx: &Context) -> u8 {
     crate::exit::OK
 }
 
-fn refuse(ctx: &Context, error: &str) -> u8 {
+/// Reports `error` (`{"valid": false, "error"}` with `--json`) and exits
+/// with `code`.
+fn refuse(ctx: &Context, error: &str, code: u8) -> u8 {
     log::error!("{error}");
     if ctx.json {
         super::print_json(&serde_json::json!({"valid": false, "error": error}));
     }
-    crate::exit::CONFIG
+    code
 }

@@ -33,7 +33,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport, TransportAdapter,
 };
 
-use crate::config::TlsTrust;
+use crate::config::{TlsTrust, fingerprint_hex};
 
 /// A CA bundle larger than this is not a PVE cluster CA file.
 pub const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
@@ -162,18 +162,6 @@ struct PinVerifier {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// `AB:CD:...`, as `openssl x509 -noout -fingerprint -sha256` prints it.
-pub fn colon_hex(fingerprint: &[u8; 32]) -> String {
-    let mut out = String::with_capacity(96);
-    for (i, b) in fingerprint.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push_str(&format!("{b:02X}"));
-    }
-    out
-}
-
 /// The pin failure an operator can act on: both fingerprints, and why a
 /// pin that worked stops working (PVE certificates renew).
 fn pin_mismatch(found: &[u8; 32], pinned: &[u8; 32]) -> String {
@@ -184,8 +172,8 @@ fn pin_mismatch(found: &[u8; 32], pinned: &[u8; 32]) -> String {
          pve-ssl.pem before it expires): if the new certificate is the host's own, pin its \
          fingerprint, or trust the cluster CA instead (proxmox.tls.ca_file \
          /etc/pve/pve-root-ca.pem), which survives pve-ssl.pem renewals",
-        colon_hex(found),
-        colon_hex(pinned)
+        fingerprint_hex(found),
+        fingerprint_hex(pinned)
     )
 }
 

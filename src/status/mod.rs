@@ -86,29 +86,28 @@ pub fn record_hub(config: &Config, hub: &HubStatus) {
     publish_metrics(config);
 }
 
-/// The last pass as recorded; a file that does not read back is logged and
-/// counts as no pass.
-pub fn last_pass(state_dir: &Path) -> Option<PassStatus> {
-    files::load_pass(state_dir).unwrap_or_else(|e| {
-        log::warn!(
-            "{}: {e}; ignored",
-            state_dir.join(files::PASS_FILE).display()
-        );
+/// A status file as read back; one that does not read back is logged and
+/// counts as absent.
+fn or_absent<T>(
+    state_dir: &Path,
+    name: &str,
+    loaded: Result<Option<T>, files::StatusFileError>,
+) -> Option<T> {
+    loaded.unwrap_or_else(|e| {
+        log::warn!("{}: {e}; ignored", state_dir.join(name).display());
         None
     })
 }
 
+/// The last pass as recorded; a file that does not read back is logged and
+/// counts as no pass.
+pub fn last_pass(state_dir: &Path) -> Option<PassStatus> {
+    or_absent(state_dir, files::PASS_FILE, files::load_pass(state_dir))
+}
+
 /// The hub contact as recorded (default: never).
 pub fn hub_status(state_dir: &Path) -> HubStatus {
-    files::load_hub(state_dir)
-        .unwrap_or_else(|e| {
-            log::warn!(
-                "{}: {e}; ignored",
-                state_dir.join(files::HUB_FILE).display()
-            );
-            None
-        })
-        .unwrap_or_default()
+    or_absent(state_dir, files::HUB_FILE, files::load_hub(state_dir)).unwrap_or_default()
 }
 
 /// The gauges as of now, from the files (so the daemon's hub round shows a
@@ -139,11 +138,7 @@ pub fn metrics_snapshot(config: &Config) -> crate::metrics::Snapshot {
         journal_bytes,
         hub_configured: config.hub.is_some(),
         hub_blocked: crate::hub::blocked::load(&config.state_dir),
-        hub_last_success: if config.hub.is_some() {
-            hub.last_contact_at
-        } else {
-            None
-        },
+        hub_last_success: config.hub.as_ref().and(hub.last_contact_at),
     }
 }
 

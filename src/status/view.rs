@@ -197,16 +197,15 @@ pub fn document(f: &Facts<'_>) -> StatusDoc {
 
 /// Text from outside on one line: control characters escaped.
 fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `12 s`, `5 min`, `3 h`, `2 d`.

@@ -283,8 +283,10 @@ fn list_line(out: &mut String, label: &str, vmids: &[u32]) {
     }
 }
 
-/// `text` with control characters escaped, cut to `max` characters.
-fn printable(text: &str, max: usize) -> String {
+/// `text` with control characters and bidi overrides escaped, cut to `max`
+/// characters: outside text that cannot break or reorder a terminal line
+/// (the pass report and `--status`).
+pub fn printable(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == max {

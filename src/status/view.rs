@@ -195,17 +195,10 @@ pub fn document(f: &Facts<'_>) -> StatusDoc {
     }
 }
 
-/// Text from outside on one line: control characters escaped.
+/// Text from outside on one line: control characters and bidi overrides
+/// escaped, as in the pass report.
 fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::reconcile::report::printable(text, usize::MAX)
 }
 
 /// `12 s`, `5 min`, `3 h`, `2 d`.
@@ -333,4 +326,15 @@ fn hub_line(doc: &Hub, raw: &HubStatus, now: i64) -> String {
         None => String::new(),
     };
     format!("hub: {contact}; {blocked}{error}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn outside_text_cannot_reorder_or_break_a_status_line() {
+        assert_eq!(
+            super::printable("ok\u{202E}evil\u{2066}\nnext"),
+            "ok\\u{202e}evil\\u{2066}\\nnext"
+        );
+    }
 }
